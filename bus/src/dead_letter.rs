@@ -51,7 +51,9 @@ impl DeadLetter {
         let mut headers: Vec<(&str, &[u8])> = message
             .headers
             .iter()
-            .filter(|(name, _)| name != DEAD_LETTER_REASON_HEADER && name != DEAD_LETTER_SOURCE_HEADER)
+            .filter(|(name, _)| {
+                name != DEAD_LETTER_REASON_HEADER && name != DEAD_LETTER_SOURCE_HEADER
+            })
             .map(|(name, value)| (name.as_str(), value.as_slice()))
             .collect();
         headers.push((DEAD_LETTER_REASON_HEADER, reason.as_bytes()));

@@ -341,7 +341,10 @@ impl Writer {
                         headers,
                         reply,
                     } => {
-                        let existing = topics.get(topic.as_str()).map_err(storage)?.map(|v| v.value());
+                        let existing = topics
+                            .get(topic.as_str())
+                            .map_err(storage)?
+                            .map(|v| v.value());
                         let count = match existing {
                             Some(count) => count,
                             None => {
@@ -410,7 +413,9 @@ fn replies_of(requests: impl Iterator<Item = Request>) -> Vec<Reply> {
     requests
         .map(|r| match r {
             Request::Append { reply, .. } => Reply::Append(reply),
-            Request::EnsureTopic { reply, .. } | Request::Commit { reply, .. } => Reply::Unit(reply),
+            Request::EnsureTopic { reply, .. } | Request::Commit { reply, .. } => {
+                Reply::Unit(reply)
+            }
         })
         .collect()
 }
@@ -422,7 +427,12 @@ fn now_ms() -> i64 {
 }
 
 /// `[format u8][timestamp i64][key len u32][key][header count u16]([name len u16][name][value len u32][value])*[payload]`
-fn encode_record(timestamp_ms: i64, key: &[u8], headers: &[(String, Vec<u8>)], payload: &[u8]) -> Vec<u8> {
+fn encode_record(
+    timestamp_ms: i64,
+    key: &[u8],
+    headers: &[(String, Vec<u8>)],
+    payload: &[u8],
+) -> Vec<u8> {
     let headers_len: usize = headers.iter().map(|(n, v)| 6 + n.len() + v.len()).sum();
     let mut out = Vec::with_capacity(1 + 8 + 4 + key.len() + 2 + headers_len + payload.len());
     out.push(RECORD_FORMAT);
@@ -430,7 +440,11 @@ fn encode_record(timestamp_ms: i64, key: &[u8], headers: &[(String, Vec<u8>)], p
     // Lengths were bounded by `send` (max_message_bytes, header limits), so they fit their fields.
     out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(&u16::try_from(headers.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend_from_slice(
+        &u16::try_from(headers.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
     for (name, value) in headers {
         out.extend_from_slice(&u16::try_from(name.len()).unwrap_or(u16::MAX).to_le_bytes());
         out.extend_from_slice(name.as_bytes());
@@ -484,7 +498,8 @@ fn decode_record(bytes: &[u8]) -> Result<RecordParts, BusError> {
     let mut headers = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let name_len = u16::from_le_bytes(cursor.array()?);
-        let name = String::from_utf8(cursor.take(usize::from(name_len))?.to_vec()).map_err(|_| corrupt())?;
+        let name = String::from_utf8(cursor.take(usize::from(name_len))?.to_vec())
+            .map_err(|_| corrupt())?;
         let value_len = u32::from_le_bytes(cursor.array()?);
         headers.push((name, cursor.take(value_len as usize)?.to_vec()));
     }
@@ -563,7 +578,10 @@ impl Producer for EmbeddedProducer {
     ) -> Result<Delivery, BusError> {
         let size = key.len() + payload.len();
         let max = self.shared.config.max_message_bytes;
-        if size > max || headers.len() > usize::from(u16::MAX) || headers.iter().any(|(n, _)| n.len() > usize::from(u16::MAX)) {
+        if size > max
+            || headers.len() > usize::from(u16::MAX)
+            || headers.iter().any(|(n, _)| n.len() > usize::from(u16::MAX))
+        {
             return Err(BusError::TooLarge { size, max });
         }
         let (reply, delivered) = oneshot::channel();
@@ -585,6 +603,13 @@ impl Producer for EmbeddedProducer {
     async fn flush(&self, _timeout: Duration) -> Result<(), BusError> {
         // Every send waits for its own fsync, so nothing acknowledged is ever pending.
         Ok(())
+    }
+
+    async fn ready(&self, _timeout: Duration) -> Result<(), BusError> {
+        match &self.shared.requests {
+            Some(sender) if !sender.is_closed() => Ok(()),
+            _ => Err(BusError::Closed),
+        }
     }
 }
 
@@ -709,8 +734,11 @@ impl Consumer for EmbeddedConsumer {
             .map_err(|_| BusError::Closed)??;
             self.start = self.start.wrapping_add(1);
             if !result.new_partitions.is_empty() {
-                let assigned: Vec<TopicPartition> =
-                    result.new_partitions.iter().map(|(tp, _)| tp.clone()).collect();
+                let assigned: Vec<TopicPartition> = result
+                    .new_partitions
+                    .iter()
+                    .map(|(tp, _)| tp.clone())
+                    .collect();
                 self.positions.extend(result.new_partitions);
                 // Messages of the new partitions are read again after the assignment is reported.
                 return Ok(ConsumerEvent::Assigned(assigned));
@@ -756,7 +784,10 @@ mod tests {
 
     #[test]
     fn record_encoding_round_trips() {
-        let headers = vec![("a".to_owned(), b"1".to_vec()), ("reason".to_owned(), Vec::new())];
+        let headers = vec![
+            ("a".to_owned(), b"1".to_vec()),
+            ("reason".to_owned(), Vec::new()),
+        ];
         let bytes = encode_record(42, b"app/conf", &headers, b"{\"x\":1}");
         let parts = decode_record(&bytes).expect("decodes");
         assert_eq!(parts.timestamp_ms, 42);

@@ -255,6 +255,17 @@ impl Producer for KafkaProducer {
             .map_err(|_| BusError::Closed)??;
         Ok(())
     }
+
+    async fn ready(&self, timeout: Duration) -> Result<(), BusError> {
+        let inner = self.inner.clone();
+        let metadata = tokio::task::spawn_blocking(move || inner.client().fetch_metadata(None, timeout))
+            .await
+            .map_err(|_| BusError::Closed)??;
+        if metadata.brokers().is_empty() {
+            return Err(BusError::NotAcknowledged("no broker in cluster metadata".to_owned()));
+        }
+        Ok(())
+    }
 }
 
 /// Forwards rebalances from librdkafka's callbacks to [`KafkaConsumer::next`].
@@ -268,14 +279,18 @@ impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             // A send fails only when the consumer is gone, and then nobody is left to tell.
-            let _ = self.events.send(ConsumerEvent::Revoked(partitions_of(list)));
+            let _ = self
+                .events
+                .send(ConsumerEvent::Revoked(partitions_of(list)));
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
-                let _ = self.events.send(ConsumerEvent::Assigned(partitions_of(list)));
+                let _ = self
+                    .events
+                    .send(ConsumerEvent::Assigned(partitions_of(list)));
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::error!(%error, "kafka rebalance failed"),
@@ -324,7 +339,9 @@ impl KafkaConsumer {
             )
             .set(
                 "heartbeat.interval.ms",
-                (config.session_timeout.as_millis() / 3).max(100).to_string(),
+                (config.session_timeout.as_millis() / 3)
+                    .max(100)
+                    .to_string(),
             );
         config.apply_extra(&mut client);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -371,7 +388,12 @@ fn owned(message: &BorrowedMessage<'_>) -> Message {
             .map(|headers| {
                 headers
                     .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default(),

@@ -152,6 +152,10 @@ pub trait Producer: Send + Sync {
 
     /// Waits until every send in flight is acknowledged or failed.
     async fn flush(&self, timeout: Duration) -> Result<(), BusError>;
+
+    /// Whether the bus can take writes now (Kafka: the cluster answers a metadata request within
+    /// `timeout`). Readiness probes use it.
+    async fn ready(&self, timeout: Duration) -> Result<(), BusError>;
 }
 
 /// Reads the partitions of its topics assigned to it, each in order.
@@ -200,7 +204,10 @@ mod tests {
     #[test]
     fn partition_for_key_is_stable_and_in_range() {
         // FNV-1a of "a" is 0xe40c292c, worked out from the algorithm's definition.
-        assert_eq!(partition_for_key(b"a", 1_000_000_007), (0xe40c_292c_u32 % 1_000_000_007) as i32);
+        assert_eq!(
+            partition_for_key(b"a", 1_000_000_007),
+            (0xe40c_292c_u32 % 1_000_000_007) as i32
+        );
         for n in 1..20 {
             for k in 0..100u32 {
                 let p = partition_for_key(format!("app/{k}").as_bytes(), n);

@@ -23,7 +23,11 @@ impl Embedded {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("log").join("bus.redb");
-        Self { _dir: dir, path, counter: AtomicUsize::new(0) }
+        Self {
+            _dir: dir,
+            path,
+            counter: AtomicUsize::new(0),
+        }
     }
 
     async fn open_config(&self, config: EmbeddedConfig) -> Arc<dyn Bus> {
@@ -31,7 +35,9 @@ impl Embedded {
         for _ in 0..50 {
             match EmbeddedBus::open(config.clone()) {
                 Ok(bus) => return Arc::new(bus),
-                Err(e) if e.to_string().contains("already open") => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) if e.to_string().contains("already open") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
                 Err(e) => panic!("open embedded log: {e}"),
             }
         }
@@ -98,7 +104,10 @@ async fn embedded_group_has_one_live_member() {
     let bus = h.open().await;
     let first = bus.consumer("g", &["t"]).expect("first member");
     let second = bus.consumer("g", &["t"]);
-    assert!(matches!(second, Err(callscope_bus::BusError::GroupBusy { ref group }) if group == "g"));
+    assert!(
+        matches!(second, Err(callscope_bus::BusError::GroupBusy { ref group }) if group == "g")
+    );
     drop(first);
-    bus.consumer("g", &["t"]).expect("the group is free again once the member is gone");
+    bus.consumer("g", &["t"])
+        .expect("the group is free again once the member is gone");
 }

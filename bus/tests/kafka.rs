@@ -32,8 +32,13 @@ struct Kafka {
 
 impl Kafka {
     fn new() -> Self {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        Self { run: format!("{}-{nanos}", std::process::id()), counter: AtomicUsize::new(0) }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            run: format!("{}-{nanos}", std::process::id()),
+            counter: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -50,7 +55,11 @@ impl Harness for Kafka {
     }
 
     fn unique(&self, name: &str) -> String {
-        format!("test.{name}.{}.{}", self.run, self.counter.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "test.{name}.{}.{}",
+            self.run,
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -140,18 +149,41 @@ async fn kafka_rebalance_hands_partitions_over() {
     // Keys chosen so both partitions receive messages.
     let mut sent = BTreeSet::new();
     for i in 0..40 {
-        let d = producer.send(&topic, format!("key-{i}").as_bytes(), format!("{i}").as_bytes(), &[]).await.expect("send");
+        let d = producer
+            .send(
+                &topic,
+                format!("key-{i}").as_bytes(),
+                format!("{i}").as_bytes(),
+                &[],
+            )
+            .await
+            .expect("send");
         sent.insert((d.partition, i));
     }
-    let for_a = sent.iter().filter(|(p, _)| owned_a[0].partition == *p).count();
+    let for_a = sent
+        .iter()
+        .filter(|(p, _)| owned_a[0].partition == *p)
+        .count();
     let for_b = sent.len() - for_a;
-    assert!(for_a > 0 && for_b > 0, "40 keys should reach both partitions");
+    assert!(
+        for_a > 0 && for_b > 0,
+        "40 keys should reach both partitions"
+    );
     let (got_a, got_b) = tokio::join!(collect(a.as_mut(), for_a), collect(b.as_mut(), for_b));
-    assert!(got_a.iter().all(|m| m.partition == owned_a[0].partition), "a reads only what it owns");
-    assert!(got_b.iter().all(|m| m.partition == owned_b[0].partition), "b reads only what it owns");
+    assert!(
+        got_a.iter().all(|m| m.partition == owned_a[0].partition),
+        "a reads only what it owns"
+    );
+    assert!(
+        got_b.iter().all(|m| m.partition == owned_b[0].partition),
+        "b reads only what it owns"
+    );
     let mut read: BTreeSet<(i32, i32)> = BTreeSet::new();
     for m in got_a.iter().chain(&got_b) {
-        read.insert((m.partition, String::from_utf8_lossy(&m.payload).parse().expect("n")));
+        read.insert((
+            m.partition,
+            String::from_utf8_lossy(&m.payload).parse().expect("n"),
+        ));
     }
     assert_eq!(read, sent, "every message sent after the rebalance is read");
     a.commit(&commit_after(&got_a)).await.expect("commit a");

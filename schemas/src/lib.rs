@@ -18,6 +18,7 @@
 //! - Unknown getStats members are kept verbatim ([`events::StatsReport::other`]), because quality
 //!   formulas change and a replay must be able to recompute them from what was received.
 
+pub mod batch;
 pub mod enums;
 pub mod envelope;
 pub mod events;
@@ -28,5 +29,6 @@ mod serde_util;
 pub mod tables;
 pub mod validate;
 
+pub use batch::{BatchItem, BatchRequest, BodyError, decode_record, encode_record};
 pub use envelope::{DecodeError, Envelope, EventKind, Origin, Payload, SCHEMA_VERSION};
 pub use validate::{Validate, ValidationError};

@@ -179,7 +179,13 @@ impl RestEndpoint {
     /// serde's message names the offending field for missing fields and unknown enum values;
     /// ingest should answer it as 422 (the callstats status for "invalid request body").
     pub fn decode(self, body: &[u8]) -> Result<Payload, serde_json::Error> {
-        use serde_json::from_slice as json;
+        self.decode_body(body).map_err(|e| e.source)
+    }
+
+    /// Like [`RestEndpoint::decode`], and names where in the body the problem is
+    /// (`feedback.overallRating`), so ingest can answer 422 naming the field.
+    pub fn decode_body(self, body: &[u8]) -> Result<Payload, crate::batch::BodyError> {
+        use crate::batch::decode_json as json;
         Ok(match self {
             RestEndpoint::UserJoined => json::<UserJoined>(body)?.into(),
             RestEndpoint::UserAlive => json::<UserAlive>(body)?.into(),

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callscope_bus::{Bus, BusError, Consumer, ConsumerEvent, DEAD_LETTER_REASON_HEADER, DeadLetter, Message, TopicPartition};
+use callscope_bus::{
+    Bus, BusError, Consumer, ConsumerEvent, DEAD_LETTER_REASON_HEADER, DeadLetter, Message,
+    TopicPartition,
+};
 
 /// How a test reaches a bus implementation.
 #[async_trait]
@@ -31,7 +34,9 @@ pub async fn collect(consumer: &mut dyn Consumer, n: usize) -> Vec<Message> {
     while out.len() < n {
         let event = tokio::time::timeout_at(deadline, consumer.next())
             .await
-            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived within {WAIT:?}", out.len()))
+            .unwrap_or_else(|_| {
+                panic!("only {} of {n} messages arrived within {WAIT:?}", out.len())
+            })
             .expect("consumer error");
         if let ConsumerEvent::Message(m) = event {
             out.push(m);
@@ -84,30 +89,59 @@ pub async fn ordering_per_key(h: &dyn Harness) {
     for seq in 0..per_key {
         for key in &keys {
             producer
-                .send(&topic, key.as_bytes(), format!("{key}#{seq}").as_bytes(), &[])
+                .send(
+                    &topic,
+                    key.as_bytes(),
+                    format!("{key}#{seq}").as_bytes(),
+                    &[],
+                )
                 .await
                 .expect("send");
         }
     }
-    let mut consumer = bus.consumer(&h.unique("ordering-group"), &[&topic]).expect("consumer");
+    let mut consumer = bus
+        .consumer(&h.unique("ordering-group"), &[&topic])
+        .expect("consumer");
     let messages = collect(consumer.as_mut(), keys.len() * per_key).await;
     let mut seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut partition_of: BTreeMap<String, i32> = BTreeMap::new();
     let mut last_offset: BTreeMap<i32, i64> = BTreeMap::new();
     for m in &messages {
-        let (key, seq) = text(m).rsplit_once('#').map(|(k, s)| (k.to_owned(), s.parse::<usize>().expect("seq"))).expect("payload");
-        assert_eq!(m.key.as_deref(), Some(key.as_bytes()), "key travels with the message");
-        assert_eq!(*partition_of.entry(key.clone()).or_insert(m.partition), m.partition, "key {key} split over partitions");
+        let (key, seq) = text(m)
+            .rsplit_once('#')
+            .map(|(k, s)| (k.to_owned(), s.parse::<usize>().expect("seq")))
+            .expect("payload");
+        assert_eq!(
+            m.key.as_deref(),
+            Some(key.as_bytes()),
+            "key travels with the message"
+        );
+        assert_eq!(
+            *partition_of.entry(key.clone()).or_insert(m.partition),
+            m.partition,
+            "key {key} split over partitions"
+        );
         let last = last_offset.entry(m.partition).or_insert(-1);
-        assert!(m.offset > *last, "offsets of partition {} go backwards", m.partition);
+        assert!(
+            m.offset > *last,
+            "offsets of partition {} go backwards",
+            m.partition
+        );
         *last = m.offset;
         seen.entry(key).or_default().push(seq);
     }
     for key in &keys {
-        assert_eq!(seen[key], (0..per_key).collect::<Vec<_>>(), "order of key {key}");
+        assert_eq!(
+            seen[key],
+            (0..per_key).collect::<Vec<_>>(),
+            "order of key {key}"
+        );
     }
     let partitions: BTreeSet<i32> = partition_of.values().copied().collect();
-    assert!(partitions.len() > 1, "six keys over four partitions should use more than one: {partitions:?}");
+    assert!(
+        partitions.len() > 1,
+        "six keys over four partitions should use more than one: {partitions:?}"
+    );
 }
 
 /// A consumer that stops before committing (a crash) leaves its messages to be delivered again, from the
@@ -120,18 +154,32 @@ pub async fn redelivery_after_crash_before_commit(h: &dyn Harness) {
         bus.ensure_topics(&[(&topic, 1)]).await.expect("topic");
         let producer = bus.producer().expect("producer");
         for i in 0..10 {
-            producer.send(&topic, b"k", format!("m{i}").as_bytes(), &[]).await.expect("send");
+            producer
+                .send(&topic, b"k", format!("m{i}").as_bytes(), &[])
+                .await
+                .expect("send");
         }
         let mut consumer = bus.consumer(&group, &[&topic]).expect("consumer");
         let messages = collect(consumer.as_mut(), 10).await;
-        assert_eq!(messages.iter().map(text).collect::<Vec<_>>(), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+        assert_eq!(
+            messages.iter().map(text).collect::<Vec<_>>(),
+            (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>()
+        );
         // Only the first four became durable downstream before the crash.
-        consumer.commit(&commit_after(&messages[..4])).await.expect("commit");
+        consumer
+            .commit(&commit_after(&messages[..4]))
+            .await
+            .expect("commit");
     }
     let bus = h.open().await;
-    let mut consumer = bus.consumer(&group, &[&topic]).expect("consumer after crash");
+    let mut consumer = bus
+        .consumer(&group, &[&topic])
+        .expect("consumer after crash");
     let again = collect(consumer.as_mut(), 6).await;
-    assert_eq!(again.iter().map(text).collect::<Vec<_>>(), (4..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        again.iter().map(text).collect::<Vec<_>>(),
+        (4..10).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
     assert_eq!(again[0].offset, 4);
     expect_no_message(consumer.as_mut(), Duration::from_secs(2)).await;
 }
@@ -146,19 +194,44 @@ pub async fn resume_from_committed_offset_after_restart(h: &dyn Harness) {
         bus.ensure_topics(&[(&topic, 2)]).await.expect("topic");
         let producer = bus.producer().expect("producer");
         for i in 0..6 {
-            producer.send(&topic, format!("k{i}").as_bytes(), format!("old{i}").as_bytes(), &[]).await.expect("send");
+            producer
+                .send(
+                    &topic,
+                    format!("k{i}").as_bytes(),
+                    format!("old{i}").as_bytes(),
+                    &[],
+                )
+                .await
+                .expect("send");
         }
         let mut consumer = bus.consumer(&group, &[&topic]).expect("consumer");
         let messages = collect(consumer.as_mut(), 6).await;
-        consumer.commit(&commit_after(&messages)).await.expect("commit");
+        consumer
+            .commit(&commit_after(&messages))
+            .await
+            .expect("commit");
     }
     let bus = h.open().await;
     let producer = bus.producer().expect("producer");
     for i in 0..3 {
-        producer.send(&topic, format!("k{i}").as_bytes(), format!("new{i}").as_bytes(), &[]).await.expect("send");
+        producer
+            .send(
+                &topic,
+                format!("k{i}").as_bytes(),
+                format!("new{i}").as_bytes(),
+                &[],
+            )
+            .await
+            .expect("send");
     }
-    let mut consumer = bus.consumer(&group, &[&topic]).expect("consumer after restart");
-    let mut got: Vec<String> = collect(consumer.as_mut(), 3).await.iter().map(text).collect();
+    let mut consumer = bus
+        .consumer(&group, &[&topic])
+        .expect("consumer after restart");
+    let mut got: Vec<String> = collect(consumer.as_mut(), 3)
+        .await
+        .iter()
+        .map(text)
+        .collect();
     got.sort();
     assert_eq!(got, vec!["new0", "new1", "new2"]);
     expect_no_message(consumer.as_mut(), Duration::from_secs(2)).await;
@@ -171,10 +244,15 @@ pub async fn poison_message_goes_to_dead_letter(h: &dyn Harness) {
     let topic = h.unique("poison");
     let dlq = h.unique("poison-dlq");
     let group = h.unique("poison-group");
-    bus.ensure_topics(&[(&topic, 1), (&dlq, 1)]).await.expect("topics");
+    bus.ensure_topics(&[(&topic, 1), (&dlq, 1)])
+        .await
+        .expect("topics");
     let producer = bus.producer().expect("producer");
     for payload in [&b"{\"n\":1}"[..], b"\xffnot json", b"{\"n\":2}"] {
-        producer.send(&topic, b"app/conf", payload, &[("origin", b"test")]).await.expect("send");
+        producer
+            .send(&topic, b"app/conf", payload, &[("origin", b"test")])
+            .await
+            .expect("send");
     }
     let dead_letter = DeadLetter::new(Arc::clone(&producer), dlq.clone());
     let mut consumer = bus.consumer(&group, &[&topic]).expect("consumer");
@@ -184,21 +262,55 @@ pub async fn poison_message_goes_to_dead_letter(h: &dyn Harness) {
         match serde_json::from_slice::<serde_json::Value>(&m.payload) {
             Ok(v) => decoded.push(v["n"].as_i64().expect("n")),
             Err(e) => {
-                dead_letter.send(m, &format!("undecodable envelope: {e}")).await.expect("dead-letter");
+                dead_letter
+                    .send(m, &format!("undecodable envelope: {e}"))
+                    .await
+                    .expect("dead-letter");
             }
         }
     }
-    assert_eq!(decoded, vec![1, 2], "the messages around the poison one are processed");
-    consumer.commit(&commit_after(&messages)).await.expect("commit");
+    assert_eq!(
+        decoded,
+        vec![1, 2],
+        "the messages around the poison one are processed"
+    );
+    consumer
+        .commit(&commit_after(&messages))
+        .await
+        .expect("commit");
 
-    let mut dlq_consumer = bus.consumer(&h.unique("poison-dlq-reader"), &[&dlq]).expect("dlq consumer");
+    let mut dlq_consumer = bus
+        .consumer(&h.unique("poison-dlq-reader"), &[&dlq])
+        .expect("dlq consumer");
     let dead = collect(dlq_consumer.as_mut(), 1).await;
-    assert_eq!(dead[0].payload, b"\xffnot json", "the poison message is kept byte for byte");
+    assert_eq!(
+        dead[0].payload, b"\xffnot json",
+        "the poison message is kept byte for byte"
+    );
     assert_eq!(dead[0].key.as_deref(), Some(&b"app/conf"[..]));
-    let reason = String::from_utf8(dead[0].header(DEAD_LETTER_REASON_HEADER).expect("reason header").to_vec()).expect("utf-8");
-    assert!(reason.starts_with("undecodable envelope: "), "reason: {reason}");
-    assert_eq!(dead[0].header("origin"), Some(&b"test"[..]), "original headers are kept");
-    let source = String::from_utf8(dead[0].header("callscope.dlq.source").expect("source").to_vec()).expect("utf-8");
+    let reason = String::from_utf8(
+        dead[0]
+            .header(DEAD_LETTER_REASON_HEADER)
+            .expect("reason header")
+            .to_vec(),
+    )
+    .expect("utf-8");
+    assert!(
+        reason.starts_with("undecodable envelope: "),
+        "reason: {reason}"
+    );
+    assert_eq!(
+        dead[0].header("origin"),
+        Some(&b"test"[..]),
+        "original headers are kept"
+    );
+    let source = String::from_utf8(
+        dead[0]
+            .header("callscope.dlq.source")
+            .expect("source")
+            .to_vec(),
+    )
+    .expect("utf-8");
     assert_eq!(source, format!("{topic}[0]@1"));
     expect_no_message(dlq_consumer.as_mut(), Duration::from_secs(1)).await;
     drop(consumer);
@@ -217,7 +329,14 @@ pub async fn producer_backpressure_is_an_error(h: &dyn Harness) {
     let sends = (0..2000).map(|i| {
         let producer = Arc::clone(&producer);
         let topic = topic.clone();
-        async move { (i, producer.send(&topic, b"k", format!("{i}").as_bytes(), &[]).await) }
+        async move {
+            (
+                i,
+                producer
+                    .send(&topic, b"k", format!("{i}").as_bytes(), &[])
+                    .await,
+            )
+        }
     });
     let results = futures::future::join_all(sends).await;
     let mut acknowledged = BTreeSet::new();
@@ -234,11 +353,23 @@ pub async fn producer_backpressure_is_an_error(h: &dyn Harness) {
             Err(other) => panic!("send {i}: unexpected error {other}"),
         }
     }
-    assert!(refused > 0, "2000 sends at once through a queue of 4 must refuse some");
+    assert!(
+        refused > 0,
+        "2000 sends at once through a queue of 4 must refuse some"
+    );
     assert!(!acknowledged.is_empty(), "the queue admits some");
-    let mut consumer = bus.consumer(&h.unique("backpressure-group"), &[&topic]).expect("consumer");
-    let got: BTreeSet<String> = collect(consumer.as_mut(), acknowledged.len()).await.iter().map(text).collect();
-    assert_eq!(got, acknowledged, "exactly the acknowledged messages are in the log");
+    let mut consumer = bus
+        .consumer(&h.unique("backpressure-group"), &[&topic])
+        .expect("consumer");
+    let got: BTreeSet<String> = collect(consumer.as_mut(), acknowledged.len())
+        .await
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(
+        got, acknowledged,
+        "exactly the acknowledged messages are in the log"
+    );
     expect_no_message(consumer.as_mut(), Duration::from_secs(1)).await;
 }
 
@@ -253,15 +384,30 @@ pub async fn acknowledged_sends_survive_restart(h: &dyn Harness) {
         let sends = (0..n).map(|i| {
             let producer = Arc::clone(&producer);
             let topic = topic.clone();
-            async move { producer.send(&topic, format!("k{}", i % 7).as_bytes(), format!("{i}").as_bytes(), &[]).await }
+            async move {
+                producer
+                    .send(
+                        &topic,
+                        format!("k{}", i % 7).as_bytes(),
+                        format!("{i}").as_bytes(),
+                        &[],
+                    )
+                    .await
+            }
         });
         for result in futures::future::join_all(sends).await {
             result.expect("acknowledged");
         }
     }
     let bus = h.open().await;
-    let mut consumer = bus.consumer(&h.unique("durable-group"), &[&topic]).expect("consumer");
-    let got: BTreeSet<usize> = collect(consumer.as_mut(), n).await.iter().map(|m| text(m).parse().expect("n")).collect();
+    let mut consumer = bus
+        .consumer(&h.unique("durable-group"), &[&topic])
+        .expect("consumer");
+    let got: BTreeSet<usize> = collect(consumer.as_mut(), n)
+        .await
+        .iter()
+        .map(|m| text(m).parse().expect("n"))
+        .collect();
     assert_eq!(got, (0..n).collect::<BTreeSet<_>>());
 }
 

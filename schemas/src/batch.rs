@@ -1,0 +1,161 @@
+//! Request bodies that carry many events (the JS SDK's batch endpoint), the bus record that carries
+//! them, and body decoding that names the offending field.
+//!
+//! A batch is written to the bus as ONE record (a JSON array of envelopes) so it is all-or-nothing:
+//! a batch is either acknowledged whole or refused whole, never half-written.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{DecodeError, Envelope, EventKind, Payload};
+
+/// Why a request body could not be decoded: where (a JSON path such as `events[2].data.ssrc`), and what.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct BodyError {
+    /// JSON path of the offending member, `.` for the whole body.
+    pub path: String,
+    pub reason: String,
+    /// The body is not JSON at all (400), as opposed to JSON of the wrong shape (422).
+    pub syntax: bool,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// Deserializes `body`, keeping the path of the first member that did not fit.
+pub fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let source = e.into_inner();
+        body_error(path, source)
+    })?;
+    de.end().map_err(|e| body_error(".".to_owned(), e))?;
+    Ok(value)
+}
+
+fn body_error(path: String, source: serde_json::Error) -> BodyError {
+    let syntax = matches!(source.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+    // serde's message ends with " at line L column C": useful for syntax errors only.
+    let reason = if syntax {
+        source.to_string()
+    } else {
+        let text = source.to_string();
+        match text.rfind(" at line ") {
+            Some(i) => text[..i].to_owned(),
+            None => text,
+        }
+    };
+    BodyError { path, reason, syntax, source }
+}
+
+/// `POST /v1/apps/{appID}/conferences/{confID}/batch`: what the JS SDK sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The user's per-conference id; when absent ingest derives a stable one from app, conference
+    /// and user, so a retried batch lands under the same id.
+    #[serde(rename = "ucID", default, skip_serializing_if = "Option::is_none")]
+    pub uc_id: Option<String>,
+    /// A client id of the batch, so the processor can recognise a batch retried after a lost answer.
+    #[serde(rename = "batchID", default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+    pub events: Vec<BatchItem>,
+}
+
+/// One event of a batch: its kind, when it happened on the client, and its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    pub kind: EventKind,
+    /// Client wall clock, unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+    pub data: serde_json::Value,
+}
+
+impl BatchItem {
+    /// The typed payload, with errors located inside the batch (`events[2].data.ssrc`).
+    pub fn payload(&self, index: usize) -> Result<Payload, BodyError> {
+        #[derive(Serialize)]
+        struct Tagged<'a> {
+            kind: EventKind,
+            data: &'a serde_json::Value,
+        }
+        let tagged = serde_json::to_vec(&Tagged { kind: self.kind, data: &self.data })
+            .map_err(|e| body_error(format!("events[{index}]"), e))?;
+        decode_json::<Payload>(&tagged).map_err(|mut e| {
+            e.path = if e.path == "." { format!("events[{index}]") } else { format!("events[{index}].{}", e.path) };
+            e
+        })
+    }
+}
+
+/// Bus record bytes for one envelope or a batch of them. A single envelope is written as an object
+/// (what every earlier record was), several as an array.
+pub fn encode_record(envelopes: &[Envelope]) -> Result<Vec<u8>, serde_json::Error> {
+    match envelopes {
+        [one] => serde_json::to_vec(one),
+        many => serde_json::to_vec(many),
+    }
+}
+
+/// Decodes a bus record: one envelope (an object) or a batch (an array). Any bad envelope makes the
+/// whole record undecodable: it was written as one, it is dead-lettered as one.
+pub fn decode_record(bytes: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
+        items.iter().map(|raw| Envelope::from_slice(raw.get().as_bytes())).collect()
+    } else {
+        Envelope::from_slice(bytes).map(|e| vec![e])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+
+    #[test]
+    fn records_round_trip_single_and_batch() {
+        let one = examples::envelope(EventKind::FabricSetup);
+        let bytes = encode_record(std::slice::from_ref(&one)).unwrap();
+        assert_eq!(bytes.first(), Some(&b'{'));
+        assert_eq!(decode_record(&bytes).unwrap(), vec![one.clone()]);
+        let many = examples::all_envelopes();
+        let bytes = encode_record(&many).unwrap();
+        assert_eq!(bytes.first(), Some(&b'['));
+        assert_eq!(decode_record(&bytes).unwrap(), many);
+    }
+
+    #[test]
+    fn a_bad_envelope_spoils_its_record() {
+        let mut many = serde_json::to_value(examples::all_envelopes()).unwrap();
+        many[1]["v"] = 99.into();
+        let bytes = serde_json::to_vec(&many).unwrap();
+        assert!(matches!(decode_record(&bytes), Err(DecodeError::UnsupportedVersion { version: 99, .. })));
+        assert!(decode_record(b"[1,2]").is_err());
+        assert!(decode_record(b"").is_err());
+    }
+
+    #[test]
+    fn batch_item_errors_name_the_field_inside_the_batch() {
+        let body = br#"{"events":[{"kind":"user_alive","data":{}},{"kind":"feedback","data":{"feedback":{"overallRating":"x"}}}]}"#;
+        let batch: BatchRequest = decode_json(body).unwrap();
+        batch.events[0].payload(0).unwrap();
+        let err = batch.events[1].payload(1).unwrap_err();
+        assert_eq!(err.path, "events[1].data.feedback.overallRating");
+        assert!(!err.syntax);
+    }
+
+    #[test]
+    fn unknown_kind_and_syntax_errors_are_told_apart() {
+        let err = decode_json::<BatchRequest>(br#"{"events":[{"kind":"nope","data":{}}]}"#).unwrap_err();
+        assert_eq!(err.path, "events[0].kind");
+        assert!(!err.syntax);
+        let err = decode_json::<BatchRequest>(b"{\"events\": [").unwrap_err();
+        assert!(err.syntax);
+        let err = decode_json::<BatchRequest>(br#"{"events":[]} trailing"#).unwrap_err();
+        assert!(err.syntax);
+    }
+}
