@@ -1,1 +1,3 @@
 //! callscope processor
+
+pub mod quality;
