@@ -35,12 +35,16 @@ pub fn keys() -> Vec<TokenKey> {
 }
 
 pub fn state(registry: Registry, producer: Arc<dyn Producer>, config: IngestConfig, token_ttl: Duration) -> web::Data<State> {
+    state_on(INGEST_TOPIC, registry, producer, config, token_ttl)
+}
+
+pub fn state_on(topic: &str, registry: Registry, producer: Arc<dyn Producer>, config: IngestConfig, token_ttl: Duration) -> web::Data<State> {
     let mut settings = AuthSettings::new(keys());
     settings.token_ttl = token_ttl;
     web::Data::new(State {
         auth: Arc::new(Authenticator::new(settings, registry)),
         producer,
-        topic: INGEST_TOPIC.to_owned(),
+        topic: topic.to_owned(),
         limiter: RateLimiter::new(config.limits()),
         metrics: Metrics::new().expect("metrics"),
         config,
