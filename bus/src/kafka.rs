@@ -258,11 +258,14 @@ impl Producer for KafkaProducer {
 
     async fn ready(&self, timeout: Duration) -> Result<(), BusError> {
         let inner = self.inner.clone();
-        let metadata = tokio::task::spawn_blocking(move || inner.client().fetch_metadata(None, timeout))
-            .await
-            .map_err(|_| BusError::Closed)??;
+        let metadata =
+            tokio::task::spawn_blocking(move || inner.client().fetch_metadata(None, timeout))
+                .await
+                .map_err(|_| BusError::Closed)??;
         if metadata.brokers().is_empty() {
-            return Err(BusError::NotAcknowledged("no broker in cluster metadata".to_owned()));
+            return Err(BusError::NotAcknowledged(
+                "no broker in cluster metadata".to_owned(),
+            ));
         }
         Ok(())
     }

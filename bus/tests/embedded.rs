@@ -1,6 +1,8 @@
 //! The bus conformance suite against the embedded log, on real files; "restart" closes the log and opens
 //! the same file again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod conformance;
 
 use std::path::PathBuf;

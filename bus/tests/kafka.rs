@@ -1,6 +1,8 @@
 //! The bus conformance suite against a real Apache Kafka broker. `scripts/test` starts one and exports
 //! `KAFKA_BROKERS`; without it these tests fail and say so, they never skip.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod conformance;
 
 use std::collections::BTreeSet;

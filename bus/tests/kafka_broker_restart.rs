@@ -3,6 +3,8 @@
 //! `KAFKA_DIR`), so it lives in a test binary of its own: cargo runs test binaries one after another, so no
 //! other test sees the broker go away.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;

@@ -129,32 +129,53 @@ impl ThirdPartyError {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidAppId => "invalid_client",
-            Self::UserIdMismatch | Self::AppIdMismatch | Self::OriginMismatch => "unauthorized_client",
-            Self::InvalidToken | Self::UnknownKey | Self::BadSignature | Self::Expired | Self::NotYetValid => "invalid_grant",
+            Self::UserIdMismatch | Self::AppIdMismatch | Self::OriginMismatch => {
+                "unauthorized_client"
+            }
+            Self::InvalidToken
+            | Self::UnknownKey
+            | Self::BadSignature
+            | Self::Expired
+            | Self::NotYetValid => "invalid_grant",
         }
     }
 
     pub fn reason(self) -> &'static str {
         match self {
-            Self::InvalidRequest => "grant_type must be authorization_code, code a JWT and client_id localID@appID",
+            Self::InvalidRequest => {
+                "grant_type must be authorization_code, code a JWT and client_id localID@appID"
+            }
             Self::InvalidAppId => "INVALID_APPID: no such app",
-            Self::InvalidToken => "INVALID_TOKEN: the code is not a well-formed JWT with appID, userID and keyID claims",
+            Self::InvalidToken => {
+                "INVALID_TOKEN: the code is not a well-formed JWT with appID, userID and keyID claims"
+            }
             Self::UnknownKey => "INVALID_TOKEN: keyID is not a registered key of this app",
-            Self::BadSignature => "INVALID_TOKEN: signature does not verify with the registered key",
+            Self::BadSignature => {
+                "INVALID_TOKEN: signature does not verify with the registered key"
+            }
             Self::Expired => "INVALID_TOKEN: token expired (exp)",
             Self::NotYetValid => "INVALID_TOKEN: token not valid yet (nbf)",
-            Self::UserIdMismatch => "USERID_MISMATCH: the token's userID is not the localID of client_id",
+            Self::UserIdMismatch => {
+                "USERID_MISMATCH: the token's userID is not the localID of client_id"
+            }
             Self::AppIdMismatch => "INVALID_APPID: the token's appID is not the appID of client_id",
-            Self::OriginMismatch => "ORIGIN_MISMATCH: the request origin is not allowed for this app",
+            Self::OriginMismatch => {
+                "ORIGIN_MISMATCH: the request origin is not allowed for this app"
+            }
         }
     }
 
     pub fn action(self) -> AuthErrorAction {
         match self {
-            Self::Expired | Self::NotYetValid | Self::BadSignature | Self::InvalidToken => AuthErrorAction::GetNewToken,
-            Self::InvalidRequest | Self::InvalidAppId | Self::UnknownKey | Self::UserIdMismatch | Self::AppIdMismatch | Self::OriginMismatch => {
-                AuthErrorAction::ReportError
+            Self::Expired | Self::NotYetValid | Self::BadSignature | Self::InvalidToken => {
+                AuthErrorAction::GetNewToken
             }
+            Self::InvalidRequest
+            | Self::InvalidAppId
+            | Self::UnknownKey
+            | Self::UserIdMismatch
+            | Self::AppIdMismatch
+            | Self::OriginMismatch => AuthErrorAction::ReportError,
         }
     }
 }
@@ -211,7 +232,9 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string, got {other}"
+        ))),
     }
 }
 
@@ -237,7 +260,11 @@ fn random_id() -> String {
 
 impl Authenticator {
     pub fn new(settings: AuthSettings, registry: Registry) -> Self {
-        Self { settings, registry, used_challenges: Mutex::new(HashMap::new()) }
+        Self {
+            settings,
+            registry,
+            used_challenges: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -252,7 +279,12 @@ impl Authenticator {
         let key = self.settings.keys.first().ok_or(AuthError::NoSigningKey)?;
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.id.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key.secret.expose().as_bytes())).map_err(|_| AuthError::NoSigningKey)
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_secret(key.secret.expose().as_bytes()),
+        )
+        .map_err(|_| AuthError::NoSigningKey)
     }
 
     /// Verifies signature and type; expiry is checked against `now` by the caller.
@@ -262,12 +294,21 @@ impl Authenticator {
             return Err(AuthError::InvalidToken);
         }
         let kid = header.kid.ok_or(AuthError::InvalidToken)?;
-        let key = self.settings.keys.iter().find(|k| k.id == kid).ok_or(AuthError::InvalidToken)?;
+        let key = self
+            .settings
+            .keys
+            .iter()
+            .find(|k| k.id == kid)
+            .ok_or(AuthError::InvalidToken)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.secret.expose().as_bytes()), &validation)
-            .map_err(|_| AuthError::InvalidToken)?;
+        let data = jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(key.secret.expose().as_bytes()),
+            &validation,
+        )
+        .map_err(|_| AuthError::InvalidToken)?;
         if data.claims.typ != typ {
             return Err(AuthError::InvalidToken);
         }
@@ -278,11 +319,19 @@ impl Authenticator {
         if app.allows_origin(origin) {
             Ok(())
         } else {
-            Err(AuthError::OriginMismatch(origin.map(|o| o.as_str().to_owned()).unwrap_or_default()))
+            Err(AuthError::OriginMismatch(
+                origin.map(|o| o.as_str().to_owned()).unwrap_or_default(),
+            ))
         }
     }
 
-    fn issue(&self, app_id: &str, user_id: &str, origin: Option<&Origin>, now: i64) -> Result<IssuedToken, AuthError> {
+    fn issue(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        origin: Option<&Origin>,
+        now: i64,
+    ) -> Result<IssuedToken, AuthError> {
         let ttl = self.settings.token_ttl.as_secs();
         let claims = Claims {
             typ: ACCESS.to_owned(),
@@ -293,12 +342,25 @@ impl Authenticator {
             exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             jti: random_id(),
         };
-        Ok(IssuedToken { access_token: self.sign(&claims)?, token_type: "bearer", expires_in: ttl })
+        Ok(IssuedToken {
+            access_token: self.sign(&claims)?,
+            token_type: "bearer",
+            expires_in: ttl,
+        })
     }
 
     /// Step 1 → 2 of the handshake: a challenge for (appID, userID).
-    pub fn challenge(&self, app_id: &str, user_id: &str, origin: Option<&Origin>, now: i64) -> Result<IssuedChallenge, AuthError> {
-        let app = self.registry.get(app_id).ok_or_else(|| AuthError::UnknownApp(app_id.to_owned()))?;
+    pub fn challenge(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        origin: Option<&Origin>,
+        now: i64,
+    ) -> Result<IssuedChallenge, AuthError> {
+        let app = self
+            .registry
+            .get(app_id)
+            .ok_or_else(|| AuthError::UnknownApp(app_id.to_owned()))?;
         Self::check_origin(&app, origin)?;
         if user_id.is_empty() || user_id.len() > callscope_schemas::limits::USER_ID_MAX_BYTES {
             return Err(AuthError::InvalidRequest(format!(
@@ -316,25 +378,42 @@ impl Authenticator {
             exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             jti: random_id(),
         };
-        Ok(IssuedChallenge { challenge: self.sign(&claims)?, expires_in: ttl })
+        Ok(IssuedChallenge {
+            challenge: self.sign(&claims)?,
+            expires_in: ttl,
+        })
     }
 
     /// Step 3 → 4: the client's HMAC of the challenge; success is an access token.
-    pub fn respond(&self, challenge: &str, response_hex: &str, origin: Option<&Origin>, now: i64) -> Result<IssuedToken, AuthError> {
+    pub fn respond(
+        &self,
+        challenge: &str,
+        response_hex: &str,
+        origin: Option<&Origin>,
+        now: i64,
+    ) -> Result<IssuedToken, AuthError> {
         let claims = self.decode(challenge, CHALLENGE)?;
         if claims.exp <= now {
             return Err(AuthError::ChallengeExpired);
         }
-        let app = self.registry.get(&claims.app).ok_or_else(|| AuthError::UnknownApp(claims.app.clone()))?;
+        let app = self
+            .registry
+            .get(&claims.app)
+            .ok_or_else(|| AuthError::UnknownApp(claims.app.clone()))?;
         Self::check_origin(&app, origin)?;
         if claims.org.as_deref() != origin.map(Origin::as_str) {
-            return Err(AuthError::OriginMismatch(origin.map(|o| o.as_str().to_owned()).unwrap_or_default()));
+            return Err(AuthError::OriginMismatch(
+                origin.map(|o| o.as_str().to_owned()).unwrap_or_default(),
+            ));
         }
         if !verify_response(app.secret.expose(), challenge, response_hex) {
             return Err(AuthError::BadResponse);
         }
         {
-            let mut used = self.used_challenges.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut used = self
+                .used_challenges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             used.retain(|_, exp| *exp > now);
             if used.insert(claims.jti.clone(), claims.exp).is_some() {
                 return Err(AuthError::ChallengeReused);
@@ -344,7 +423,14 @@ impl Authenticator {
     }
 
     /// The callstats REST `POST /authenticate`: a JWT signed by the app's origin server.
-    pub fn third_party(&self, grant_type: &str, code: &str, client_id: &str, origin: Option<&Origin>, now: i64) -> Result<IssuedToken, AuthError> {
+    pub fn third_party(
+        &self,
+        grant_type: &str,
+        code: &str,
+        client_id: &str,
+        origin: Option<&Origin>,
+        now: i64,
+    ) -> Result<IssuedToken, AuthError> {
         use ThirdPartyError as E;
         let fail = |e| AuthError::ThirdParty(e);
         if grant_type != "authorization_code" || code.is_empty() {
@@ -360,13 +446,18 @@ impl Authenticator {
         }
         // Read the claims before verifying, only to find the key; nothing is trusted until verified.
         let header = jsonwebtoken::decode_header(code).map_err(|_| fail(E::InvalidToken))?;
-        let unverified = jsonwebtoken::dangerous::insecure_decode_claims::<ThirdPartyClaims>(code).map_err(|_| fail(E::InvalidToken))?;
+        let unverified = jsonwebtoken::dangerous::insecure_decode_claims::<ThirdPartyClaims>(code)
+            .map_err(|_| fail(E::InvalidToken))?;
         let key = app.jwt_key(&unverified.key_id).ok_or(fail(E::UnknownKey))?;
         let (algorithm, decoding_key) = match key.algorithm {
-            JwtAlgorithm::HS256 => (Algorithm::HS256, DecodingKey::from_secret(key.material.expose().as_bytes())),
+            JwtAlgorithm::HS256 => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(key.material.expose().as_bytes()),
+            ),
             JwtAlgorithm::ES256 => (
                 Algorithm::ES256,
-                DecodingKey::from_ec_pem(key.material.expose().as_bytes()).map_err(|_| fail(E::UnknownKey))?,
+                DecodingKey::from_ec_pem(key.material.expose().as_bytes())
+                    .map_err(|_| fail(E::UnknownKey))?,
             ),
         };
         if header.alg != algorithm {
@@ -375,7 +466,8 @@ impl Authenticator {
         let mut validation = Validation::new(algorithm);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let verified = jsonwebtoken::decode::<ThirdPartyClaims>(code, &decoding_key, &validation).map_err(|e| match e.kind() {
+        let verified = jsonwebtoken::decode::<ThirdPartyClaims>(code, &decoding_key, &validation)
+            .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => fail(E::BadSignature),
             _ => fail(E::InvalidToken),
         })?;
@@ -397,7 +489,13 @@ impl Authenticator {
     }
 
     /// Checks a bearer token for a request to `app_id` from `origin`.
-    pub fn verify(&self, token: &str, app_id: &str, origin: Option<&Origin>, now: i64) -> Result<Claims, AuthError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        app_id: &str,
+        origin: Option<&Origin>,
+        now: i64,
+    ) -> Result<Claims, AuthError> {
         let claims = self.decode(token, ACCESS)?;
         if claims.exp <= now {
             return Err(AuthError::TokenExpired);
@@ -408,7 +506,10 @@ impl Authenticator {
         // A token issued to a browser origin is bound to it; server tokens (no origin) are not used from
         // browsers with another origin either.
         if let Some(o) = origin
-            && claims.org.as_deref().is_some_and(|bound| bound != o.as_str())
+            && claims
+                .org
+                .as_deref()
+                .is_some_and(|bound| bound != o.as_str())
         {
             return Err(AuthError::OriginMismatch(o.as_str().to_owned()));
         }
@@ -431,15 +532,27 @@ mod tests {
         let a = registry.add("a", Some("111")).unwrap();
         registry.add("b", Some("222")).unwrap();
         let auth = Authenticator::new(
-            AuthSettings::new(vec![TokenKey { id: "k1".into(), secret: Secret::new("server-key-0123456789abcdef") }]),
+            AuthSettings::new(vec![TokenKey {
+                id: "k1".into(),
+                secret: Secret::new("server-key-0123456789abcdef"),
+            }]),
             registry,
         );
         (auth, a.app_id, a.secret)
     }
 
-    fn handshake(auth: &Authenticator, secret: &str, origin: Option<&Origin>) -> Result<IssuedToken, AuthError> {
+    fn handshake(
+        auth: &Authenticator,
+        secret: &str,
+        origin: Option<&Origin>,
+    ) -> Result<IssuedToken, AuthError> {
         let c = auth.challenge("111", "alice", origin, NOW)?;
-        auth.respond(&c.challenge, &challenge_response(secret, &c.challenge), origin, NOW + 1)
+        auth.respond(
+            &c.challenge,
+            &challenge_response(secret, &c.challenge),
+            origin,
+            NOW + 1,
+        )
     }
 
     #[test]
@@ -459,16 +572,24 @@ mod tests {
         assert_eq!(token.expires_in, 7200);
         assert_eq!(token.token_type, "bearer");
         // Issued at NOW + 1 (the response step): valid for 7200 s from then.
-        let claims = auth.verify(&token.access_token, "111", Some(&origin), NOW + 1 + 7199).unwrap();
+        let claims = auth
+            .verify(&token.access_token, "111", Some(&origin), NOW + 1 + 7199)
+            .unwrap();
         assert_eq!((claims.app.as_str(), claims.sub.as_str()), ("111", "alice"));
-        assert_eq!(auth.verify(&token.access_token, "111", Some(&origin), NOW + 1 + 7200), Err(AuthError::TokenExpired));
+        assert_eq!(
+            auth.verify(&token.access_token, "111", Some(&origin), NOW + 1 + 7200),
+            Err(AuthError::TokenExpired)
+        );
         assert!(!token.access_token.contains(&secret));
     }
 
     #[test]
     fn wrong_secret_is_refused() {
         let (auth, _, _) = setup();
-        assert_eq!(handshake(&auth, "not-the-secret", None), Err(AuthError::BadResponse));
+        assert_eq!(
+            handshake(&auth, "not-the-secret", None),
+            Err(AuthError::BadResponse)
+        );
     }
 
     #[test]
@@ -477,7 +598,10 @@ mod tests {
         let c = auth.challenge("111", "alice", None, NOW).unwrap();
         let r = challenge_response(&secret, &c.challenge);
         auth.respond(&c.challenge, &r, None, NOW + 1).unwrap();
-        assert_eq!(auth.respond(&c.challenge, &r, None, NOW + 2), Err(AuthError::ChallengeReused));
+        assert_eq!(
+            auth.respond(&c.challenge, &r, None, NOW + 2),
+            Err(AuthError::ChallengeReused)
+        );
     }
 
     #[test]
@@ -486,24 +610,36 @@ mod tests {
         let c = auth.challenge("111", "alice", None, NOW).unwrap();
         assert_eq!(c.expires_in, 30);
         let r = challenge_response(&secret, &c.challenge);
-        assert_eq!(auth.respond(&c.challenge, &r, None, NOW + 30), Err(AuthError::ChallengeExpired));
+        assert_eq!(
+            auth.respond(&c.challenge, &r, None, NOW + 30),
+            Err(AuthError::ChallengeExpired)
+        );
     }
 
     #[test]
     fn challenge_cannot_be_used_as_a_token_nor_token_as_challenge() {
         let (auth, _, secret) = setup();
         let c = auth.challenge("111", "alice", None, NOW).unwrap();
-        assert_eq!(auth.verify(&c.challenge, "111", None, NOW), Err(AuthError::InvalidToken));
+        assert_eq!(
+            auth.verify(&c.challenge, "111", None, NOW),
+            Err(AuthError::InvalidToken)
+        );
         let t = handshake(&auth, &secret, None).unwrap();
         let r = challenge_response(&secret, &t.access_token);
-        assert_eq!(auth.respond(&t.access_token, &r, None, NOW), Err(AuthError::InvalidToken));
+        assert_eq!(
+            auth.respond(&t.access_token, &r, None, NOW),
+            Err(AuthError::InvalidToken)
+        );
     }
 
     #[test]
     fn token_of_app_a_is_refused_on_app_b() {
         let (auth, _, secret) = setup();
         let t = handshake(&auth, &secret, None).unwrap();
-        assert_eq!(auth.verify(&t.access_token, "222", None, NOW), Err(AuthError::WrongApp));
+        assert_eq!(
+            auth.verify(&t.access_token, "222", None, NOW),
+            Err(AuthError::WrongApp)
+        );
     }
 
     #[test]
@@ -513,11 +649,23 @@ mod tests {
         let parts: Vec<&str> = t.access_token.split('.').collect();
         use base64::Engine as _;
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let mut claims: serde_json::Value = serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
         claims["app"] = "222".into();
-        let forged = format!("{}.{}.{}", parts[0], engine.encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
-        assert_eq!(auth.verify(&forged, "222", None, NOW), Err(AuthError::InvalidToken));
-        assert_eq!(auth.verify("garbage", "111", None, NOW), Err(AuthError::InvalidToken));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            engine.encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            auth.verify(&forged, "222", None, NOW),
+            Err(AuthError::InvalidToken)
+        );
+        assert_eq!(
+            auth.verify("garbage", "111", None, NOW),
+            Err(AuthError::InvalidToken)
+        );
     }
 
     #[test]
@@ -526,47 +674,87 @@ mod tests {
         let t = handshake(&auth, &secret, None).unwrap();
         let rotated = Authenticator::new(
             AuthSettings::new(vec![
-                TokenKey { id: "k2".into(), secret: Secret::new("new-server-key-0123456789") },
-                TokenKey { id: "k1".into(), secret: Secret::new("server-key-0123456789abcdef") },
+                TokenKey {
+                    id: "k2".into(),
+                    secret: Secret::new("new-server-key-0123456789"),
+                },
+                TokenKey {
+                    id: "k1".into(),
+                    secret: Secret::new("server-key-0123456789abcdef"),
+                },
             ]),
             auth.registry().clone(),
         );
-        rotated.verify(&t.access_token, "111", None, NOW).expect("old key still verifies");
+        rotated
+            .verify(&t.access_token, "111", None, NOW)
+            .expect("old key still verifies");
         let retired = Authenticator::new(
-            AuthSettings::new(vec![TokenKey { id: "k2".into(), secret: Secret::new("new-server-key-0123456789") }]),
+            AuthSettings::new(vec![TokenKey {
+                id: "k2".into(),
+                secret: Secret::new("new-server-key-0123456789"),
+            }]),
             auth.registry().clone(),
         );
-        assert_eq!(retired.verify(&t.access_token, "111", None, NOW), Err(AuthError::InvalidToken));
+        assert_eq!(
+            retired.verify(&t.access_token, "111", None, NOW),
+            Err(AuthError::InvalidToken)
+        );
     }
 
     #[test]
     fn wrong_origin_is_refused_at_challenge_and_on_use() {
         let (auth, _, secret) = setup();
-        auth.registry().add_origin("111", "https://call.example").unwrap();
+        auth.registry()
+            .add_origin("111", "https://call.example")
+            .unwrap();
         let evil = Origin::parse("https://evil.example").unwrap();
-        assert_eq!(auth.challenge("111", "alice", Some(&evil), NOW), Err(AuthError::OriginMismatch("https://evil.example".into())));
+        assert_eq!(
+            auth.challenge("111", "alice", Some(&evil), NOW),
+            Err(AuthError::OriginMismatch("https://evil.example".into()))
+        );
         let good = Origin::parse("https://call.example").unwrap();
         let t = handshake(&auth, &secret, Some(&good)).unwrap();
-        assert!(matches!(auth.verify(&t.access_token, "111", Some(&evil), NOW), Err(AuthError::OriginMismatch(_))));
+        assert!(matches!(
+            auth.verify(&t.access_token, "111", Some(&evil), NOW),
+            Err(AuthError::OriginMismatch(_))
+        ));
         // A challenge issued to one origin cannot be answered from another.
         let c = auth.challenge("111", "alice", Some(&good), NOW).unwrap();
         let r = challenge_response(&secret, &c.challenge);
-        assert!(matches!(auth.respond(&c.challenge, &r, Some(&evil), NOW), Err(AuthError::OriginMismatch(_))));
+        assert!(matches!(
+            auth.respond(&c.challenge, &r, Some(&evil), NOW),
+            Err(AuthError::OriginMismatch(_))
+        ));
     }
 
     #[test]
     fn unknown_app_is_named() {
         let (auth, _, _) = setup();
-        assert_eq!(auth.challenge("999", "alice", None, NOW), Err(AuthError::UnknownApp("999".into())));
+        assert_eq!(
+            auth.challenge("999", "alice", None, NOW),
+            Err(AuthError::UnknownApp("999".into()))
+        );
     }
 
     fn hs256_jwt(secret: &str, claims: serde_json::Value) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn third_party_setup() -> Authenticator {
         let (auth, _, _) = setup();
-        auth.registry().add_jwt_key("111", "key-hs", JwtAlgorithm::HS256, "shared-secret-0123456789").unwrap();
+        auth.registry()
+            .add_jwt_key(
+                "111",
+                "key-hs",
+                JwtAlgorithm::HS256,
+                "shared-secret-0123456789",
+            )
+            .unwrap();
         auth
     }
 
@@ -578,7 +766,9 @@ mod tests {
     fn third_party_hs256_token_is_exchanged() {
         let auth = third_party_setup();
         let code = hs256_jwt("shared-secret-0123456789", claims(NOW + 300, NOW - 300));
-        let t = auth.third_party("authorization_code", &code, "4358@111", None, NOW).unwrap();
+        let t = auth
+            .third_party("authorization_code", &code, "4358@111", None, NOW)
+            .unwrap();
         let verified = auth.verify(&t.access_token, "111", None, NOW).unwrap();
         assert_eq!(verified.sub, "4358");
     }
@@ -588,15 +778,45 @@ mod tests {
         use ThirdPartyError as E;
         let auth = third_party_setup();
         let good = hs256_jwt("shared-secret-0123456789", claims(NOW + 300, NOW - 300));
-        let tp = |code: &str, client: &str| match auth.third_party("authorization_code", code, client, None, NOW) {
+        let tp = |code: &str, client: &str| match auth.third_party(
+            "authorization_code",
+            code,
+            client,
+            None,
+            NOW,
+        ) {
             Err(AuthError::ThirdParty(e)) => Some(e),
             _ => None,
         };
-        assert_eq!(tp(&hs256_jwt("another-secret-0123456789", claims(NOW + 300, NOW - 300)), "4358@111"), Some(E::BadSignature));
-        assert_eq!(tp(&hs256_jwt("shared-secret-0123456789", claims(NOW - 31, NOW - 600)), "4358@111"), Some(E::Expired));
-        assert_eq!(tp(&hs256_jwt("shared-secret-0123456789", claims(NOW + 600, NOW + 31)), "4358@111"), Some(E::NotYetValid));
+        assert_eq!(
+            tp(
+                &hs256_jwt("another-secret-0123456789", claims(NOW + 300, NOW - 300)),
+                "4358@111"
+            ),
+            Some(E::BadSignature)
+        );
+        assert_eq!(
+            tp(
+                &hs256_jwt("shared-secret-0123456789", claims(NOW - 31, NOW - 600)),
+                "4358@111"
+            ),
+            Some(E::Expired)
+        );
+        assert_eq!(
+            tp(
+                &hs256_jwt("shared-secret-0123456789", claims(NOW + 600, NOW + 31)),
+                "4358@111"
+            ),
+            Some(E::NotYetValid)
+        );
         let unknown_key = serde_json::json!({"appID": "111", "userID": "4358", "keyID": "nope"});
-        assert_eq!(tp(&hs256_jwt("shared-secret-0123456789", unknown_key), "4358@111"), Some(E::UnknownKey));
+        assert_eq!(
+            tp(
+                &hs256_jwt("shared-secret-0123456789", unknown_key),
+                "4358@111"
+            ),
+            Some(E::UnknownKey)
+        );
         assert_eq!(tp(&good, "someone-else@111"), Some(E::UserIdMismatch));
         assert_eq!(tp(&good, "4358@999"), Some(E::InvalidAppId));
         assert_eq!(tp(&good, "no-at-sign"), Some(E::InvalidRequest));
@@ -608,7 +828,14 @@ mod tests {
         assert_eq!(E::Expired.action(), AuthErrorAction::GetNewToken);
         assert_eq!(E::UnknownKey.action(), AuthErrorAction::ReportError);
         // Leeway: 30 s of clock skew are tolerated.
-        auth.third_party("authorization_code", &hs256_jwt("shared-secret-0123456789", claims(NOW - 29, NOW - 600)), "4358@111", None, NOW).unwrap();
+        auth.third_party(
+            "authorization_code",
+            &hs256_jwt("shared-secret-0123456789", claims(NOW - 29, NOW - 600)),
+            "4358@111",
+            None,
+            NOW,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -618,15 +845,31 @@ mod tests {
         let auth = third_party_setup();
         let signing = SigningKey::random(&mut rand::rngs::OsRng);
         let private_pem = signing.to_pkcs8_pem(LineEnding::LF).unwrap();
-        let public_pem = signing.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
-        auth.registry().add_jwt_key("111", "key-es", JwtAlgorithm::ES256, &public_pem).unwrap();
+        let public_pem = signing
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        auth.registry()
+            .add_jwt_key("111", "key-es", JwtAlgorithm::ES256, &public_pem)
+            .unwrap();
         let body = serde_json::json!({"appID": "111", "userID": "4358", "keyID": "key-es", "exp": NOW + 300});
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("JWT".into());
-        let code = jsonwebtoken::encode(&header, &body, &EncodingKey::from_ec_pem(private_pem.as_bytes()).unwrap()).unwrap();
-        auth.third_party("authorization_code", &code, "4358@111", None, NOW).unwrap();
+        let code = jsonwebtoken::encode(
+            &header,
+            &body,
+            &EncodingKey::from_ec_pem(private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        auth.third_party("authorization_code", &code, "4358@111", None, NOW)
+            .unwrap();
         // An HS256 token naming the ES256 key (algorithm confusion) is refused.
-        let confused = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &body, &EncodingKey::from_secret(public_pem.as_bytes())).unwrap();
+        let confused = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &body,
+            &EncodingKey::from_secret(public_pem.as_bytes()),
+        )
+        .unwrap();
         assert_eq!(
             auth.third_party("authorization_code", &confused, "4358@111", None, NOW),
             Err(AuthError::ThirdParty(ThirdPartyError::BadSignature))

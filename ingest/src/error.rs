@@ -24,10 +24,16 @@ pub enum IngestError {
     #[error("request body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     #[error("rate limit of this {scope} exceeded")]
-    RateLimited { scope: &'static str, retry_after: Duration },
+    RateLimited {
+        scope: &'static str,
+        retry_after: Duration,
+    },
     /// The bus cannot take the write now (down, or its queue is full): 503, try again.
     #[error("temporarily unable to store data: {reason}")]
-    Unavailable { reason: String, retry_after: Duration },
+    Unavailable {
+        reason: String,
+        retry_after: Duration,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -51,7 +57,10 @@ impl IngestError {
 
 impl From<callscope_schemas::ValidationError> for IngestError {
     fn from(e: callscope_schemas::ValidationError) -> Self {
-        IngestError::Invalid { field: e.field, reason: e.reason }
+        IngestError::Invalid {
+            field: e.field,
+            reason: e.reason,
+        }
     }
 }
 
@@ -60,7 +69,10 @@ impl From<callscope_schemas::BodyError> for IngestError {
         if e.syntax {
             IngestError::BadRequest(format!("body is not valid JSON: {}", e.reason))
         } else {
-            IngestError::Invalid { field: e.path, reason: e.reason }
+            IngestError::Invalid {
+                field: e.path,
+                reason: e.reason,
+            }
         }
     }
 }
@@ -98,13 +110,17 @@ impl ResponseError for IngestError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            IngestError::RateLimited { retry_after, .. } | IngestError::Unavailable { retry_after, .. } => {
+            IngestError::RateLimited { retry_after, .. }
+            | IngestError::Unavailable { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs(*retry_after).to_string()) {
                     response.insert_header((header::RETRY_AFTER, v));
                 }
             }
             IngestError::Auth(AuthError::TokenExpired) => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\", error_description=\"expired\""));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer error=\"invalid_token\", error_description=\"expired\"",
+                ));
             }
             _ => {}
         }
@@ -113,7 +129,10 @@ impl ResponseError for IngestError {
             return response.json(AuthErrorResponse {
                 error: e.code().to_owned(),
                 error_reason: Some(e.reason().to_owned()),
-                error_actions: vec![AuthErrorActionItem { action, params: None }],
+                error_actions: vec![AuthErrorActionItem {
+                    action,
+                    params: None,
+                }],
             });
         }
         let body = match self {
@@ -150,9 +169,27 @@ mod tests {
         assert_eq!(s(AuthError::TokenExpired.into()), 401);
         assert_eq!(s(AuthError::WrongApp.into()), 401);
         assert_eq!(s(AuthError::OriginMismatch("x".into()).into()), 403);
-        assert_eq!(s(IngestError::Invalid { field: "f".into(), reason: "r".into() }), 422);
+        assert_eq!(
+            s(IngestError::Invalid {
+                field: "f".into(),
+                reason: "r".into()
+            }),
+            422
+        );
         assert_eq!(s(IngestError::TooLarge { limit: 1 }), 413);
-        assert_eq!(s(IngestError::RateLimited { scope: "app", retry_after: Duration::from_secs(1) }), 429);
-        assert_eq!(s(IngestError::Unavailable { reason: "x".into(), retry_after: Duration::from_secs(1) }), 503);
+        assert_eq!(
+            s(IngestError::RateLimited {
+                scope: "app",
+                retry_after: Duration::from_secs(1)
+            }),
+            429
+        );
+        assert_eq!(
+            s(IngestError::Unavailable {
+                reason: "x".into(),
+                retry_after: Duration::from_secs(1)
+            }),
+            503
+        );
     }
 }

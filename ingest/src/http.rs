@@ -37,7 +37,9 @@ pub struct State {
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("State")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +65,10 @@ pub fn configure(state: web::Data<State>) -> impl FnOnce(&mut web::ServiceConfig
             .route("/metrics", web::get().to(metrics))
             .route("/v1/auth/challenge", web::post().to(challenge))
             .route("/v1/auth/response", web::post().to(response))
-            .route(callscope_schemas::rest::AUTHENTICATE_PATH, web::post().to(authenticate))
+            .route(
+                callscope_schemas::rest::AUTHENTICATE_PATH,
+                web::post().to(authenticate),
+            )
             .route(BATCH_PATH, web::post().to(batch));
         for route in ROUTES {
             cfg.route(
@@ -81,26 +86,43 @@ pub fn configure(state: web::Data<State>) -> impl FnOnce(&mut web::ServiceConfig
 pub fn cors(auth: Arc<Authenticator>) -> Cors {
     Cors::default()
         .allowed_origin_fn(move |origin, head| {
-            let Ok(origin) = origin.to_str().map(Origin::parse) else { return false };
+            let Ok(origin) = origin.to_str().map(Origin::parse) else {
+                return false;
+            };
             let Ok(origin) = origin else { return false };
             match app_id_of_path(head.uri.path()) {
-                Some(app_id) => auth.registry().get(app_id).is_some_and(|app| app.allows_origin(Some(&origin))),
+                Some(app_id) => auth
+                    .registry()
+                    .get(app_id)
+                    .is_some_and(|app| app.allows_origin(Some(&origin))),
                 None => true,
             }
         })
         .allowed_methods(["GET", "POST"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("token")])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("token"),
+        ])
         .max_age(3600)
 }
 
 fn app_id_of_path(path: &str) -> Option<&str> {
-    path.strip_prefix("/v1/apps/")?.split('/').next().filter(|s| !s.is_empty())
+    path.strip_prefix("/v1/apps/")?
+        .split('/')
+        .next()
+        .filter(|s| !s.is_empty())
 }
 
 /// Counts requests by route and status, their latency, and those in flight.
-pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<State>>().cloned();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let start = Instant::now();
     if let Some(s) = &state {
         s.metrics.in_flight.inc();
@@ -112,8 +134,14 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
             Ok(r) => r.status().as_u16(),
             Err(e) => e.as_response_error().status_code().as_u16(),
         };
-        s.metrics.requests.with_label_values(&[route.as_str(), &status.to_string()]).inc();
-        s.metrics.request_duration.with_label_values(&[route.as_str()]).observe(start.elapsed().as_secs_f64());
+        s.metrics
+            .requests
+            .with_label_values(&[route.as_str(), &status.to_string()])
+            .inc();
+        s.metrics
+            .request_duration
+            .with_label_values(&[route.as_str()])
+            .observe(start.elapsed().as_secs_f64());
     }
     result
 }
@@ -127,18 +155,26 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: bus unreachable");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("bus unreachable: {e}"))
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body(format!("bus unreachable: {e}"))
         }
     }
 }
 
 async fn metrics(state: web::Data<State>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }
 
 /// Records a refusal in the metrics and passes it on.
 fn refuse(state: &State, error: IngestError) -> IngestError {
-    state.metrics.refusals.with_label_values(&[error.reason_label()]).inc();
+    state
+        .metrics
+        .refusals
+        .with_label_values(&[error.reason_label()])
+        .inc();
     if let IngestError::Internal(detail) = &error {
         tracing::error!(detail = %detail, "ingest internal error");
     }
@@ -149,46 +185,83 @@ fn request_origin(req: &HttpRequest) -> Result<Option<Origin>, IngestError> {
     match req.headers().get(header::ORIGIN) {
         None => Ok(None),
         Some(v) => {
-            let text = v.to_str().map_err(|_| crate::auth::AuthError::OriginMismatch("(not text)".to_owned()))?;
-            Origin::parse(text).map(Some).map_err(|_| crate::auth::AuthError::OriginMismatch(text.chars().take(200).collect()).into())
+            let text = v
+                .to_str()
+                .map_err(|_| crate::auth::AuthError::OriginMismatch("(not text)".to_owned()))?;
+            Origin::parse(text).map(Some).map_err(|_| {
+                crate::auth::AuthError::OriginMismatch(text.chars().take(200).collect()).into()
+            })
         }
     }
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    if let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             return Some(v[7..].trim());
         }
     }
     // The Swagger names a `token` header.
-    req.headers().get("token").and_then(|v| v.to_str().ok()).map(str::trim)
+    req.headers()
+        .get("token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn path_param<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, IngestError> {
-    req.match_info().get(name).ok_or_else(|| IngestError::BadRequest(format!("missing path parameter {name}")))
+    req.match_info()
+        .get(name)
+        .ok_or_else(|| IngestError::BadRequest(format!("missing path parameter {name}")))
 }
 
 /// Unknown app (404), origin (403), token (401), rate (429): everything that does not need the body.
-fn authorize(req: &HttpRequest, state: &State, app_id: &str) -> Result<(Claims, Option<Origin>), IngestError> {
-    let app = state.auth.registry().get(app_id).ok_or_else(|| crate::auth::AuthError::UnknownApp(app_id.to_owned()))?;
+fn authorize(
+    req: &HttpRequest,
+    state: &State,
+    app_id: &str,
+) -> Result<(Claims, Option<Origin>), IngestError> {
+    let app = state
+        .auth
+        .registry()
+        .get(app_id)
+        .ok_or_else(|| crate::auth::AuthError::UnknownApp(app_id.to_owned()))?;
     let origin = request_origin(req)?;
     if !app.allows_origin(origin.as_ref()) {
-        return Err(crate::auth::AuthError::OriginMismatch(origin.map(|o| o.as_str().to_owned()).unwrap_or_default()).into());
+        return Err(crate::auth::AuthError::OriginMismatch(
+            origin.map(|o| o.as_str().to_owned()).unwrap_or_default(),
+        )
+        .into());
     }
     let token = bearer(req).ok_or(crate::auth::AuthError::MissingToken)?;
-    let claims = state.auth.verify(token, app_id, origin.as_ref(), now_secs())?;
+    let claims = state
+        .auth
+        .verify(token, app_id, origin.as_ref(), now_secs())?;
     state
         .limiter
         .check(app_id, Some(&claims.jti))
-        .map_err(|l| IngestError::RateLimited { scope: l.scope, retry_after: l.retry_after })?;
+        .map_err(|l| IngestError::RateLimited {
+            scope: l.scope,
+            retry_after: l.retry_after,
+        })?;
     Ok((claims, origin))
 }
 
 /// Reads the body, refusing it (413) as soon as it passes the limit: a large body is never buffered whole.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IngestError> {
-    if let Some(length) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, IngestError> {
+    if let Some(length) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
         && length > limit
     {
         return Err(IngestError::TooLarge { limit });
@@ -206,11 +279,20 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 
 /// Writes envelopes as one bus record and waits for the acknowledgement.
 async fn write(state: &State, envelopes: &[Envelope]) -> Result<(), IngestError> {
-    let Some(first) = envelopes.first() else { return Ok(()) };
-    let bytes = callscope_schemas::encode_record(envelopes).map_err(|e| IngestError::Internal(format!("encoding record: {e}")))?;
+    let Some(first) = envelopes.first() else {
+        return Ok(());
+    };
+    let bytes = callscope_schemas::encode_record(envelopes)
+        .map_err(|e| IngestError::Internal(format!("encoding record: {e}")))?;
     let key = first.bus_key();
     let start = Instant::now();
-    let result = tokio::time::timeout(state.config.bus_timeout(), state.producer.send(&state.topic, key.as_bytes(), &bytes, &[])).await;
+    let result = tokio::time::timeout(
+        state.config.bus_timeout(),
+        state
+            .producer
+            .send(&state.topic, key.as_bytes(), &bytes, &[]),
+    )
+    .await;
     let retry_after = Duration::from_secs(state.config.retry_after_secs);
     let outcome = match &result {
         Ok(Ok(_)) => "ok",
@@ -218,31 +300,56 @@ async fn write(state: &State, envelopes: &[Envelope]) -> Result<(), IngestError>
         Ok(Err(_)) => "error",
         Err(_) => "timeout",
     };
-    state.metrics.bus_write_duration.with_label_values(&[outcome]).observe(start.elapsed().as_secs_f64());
+    state
+        .metrics
+        .bus_write_duration
+        .with_label_values(&[outcome])
+        .observe(start.elapsed().as_secs_f64());
     match result {
         Ok(Ok(_)) => {
             for e in envelopes {
-                state.metrics.events.with_label_values(&[e.kind().as_str()]).inc();
+                state
+                    .metrics
+                    .events
+                    .with_label_values(&[e.kind().as_str()])
+                    .inc();
             }
             Ok(())
         }
         Ok(Err(BusError::TooLarge { max, .. })) => Err(IngestError::TooLarge { limit: max }),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, retriable = e.is_retriable(), "bus write refused");
-            Err(IngestError::Unavailable { reason: e.to_string(), retry_after })
+            Err(IngestError::Unavailable {
+                reason: e.to_string(),
+                retry_after,
+            })
         }
         Err(_) => {
-            tracing::warn!(timeout_ms = state.config.bus_timeout_ms, "bus write not acknowledged in time");
-            Err(IngestError::Unavailable { reason: "the bus did not acknowledge in time".to_owned(), retry_after })
+            tracing::warn!(
+                timeout_ms = state.config.bus_timeout_ms,
+                "bus write not acknowledged in time"
+            );
+            Err(IngestError::Unavailable {
+                reason: "the bus did not acknowledge in time".to_owned(),
+                retry_after,
+            })
         }
     }
 }
 
 fn client_ts(payload: &Payload) -> Option<i64> {
-    payload.common().timestamp.filter(|t| t.is_finite()).map(|t| t as i64)
+    payload
+        .common()
+        .timestamp
+        .filter(|t| t.is_finite())
+        .map(|t| t as i64)
 }
 
-fn check_local_id(payload: &Payload, claims: &Claims, field_prefix: &str) -> Result<(), IngestError> {
+fn check_local_id(
+    payload: &Payload,
+    claims: &Claims,
+    field_prefix: &str,
+) -> Result<(), IngestError> {
     match payload.common().local_id.as_deref() {
         Some(local) if local != claims.sub => Err(IngestError::Invalid {
             field: format!("{field_prefix}localID"),
@@ -262,7 +369,8 @@ fn new_uc_id() -> String {
 /// A ucID that is the same every time for one user in one conference: a retried batch keeps it.
 fn derived_uc_id(app_id: &str, conference_id: &str, user_id: &str) -> String {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(format!("{app_id}\u{0}{conference_id}\u{0}{user_id}").as_bytes());
+    let digest =
+        sha2::Sha256::digest(format!("{app_id}\u{0}{conference_id}\u{0}{user_id}").as_bytes());
     hex::encode(&digest[..16])
 }
 
@@ -274,11 +382,23 @@ struct Accepted {
     uc_id: Option<String>,
 }
 
-async fn rest_event(route: &'static RestRoute, req: HttpRequest, body: web::Payload, state: web::Data<State>) -> Result<HttpResponse, IngestError> {
-    handle_rest_event(route, &req, body, &state).await.map_err(|e| refuse(&state, e))
+async fn rest_event(
+    route: &'static RestRoute,
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, IngestError> {
+    handle_rest_event(route, &req, body, &state)
+        .await
+        .map_err(|e| refuse(&state, e))
 }
 
-async fn handle_rest_event(route: &'static RestRoute, req: &HttpRequest, body: web::Payload, state: &State) -> Result<HttpResponse, IngestError> {
+async fn handle_rest_event(
+    route: &'static RestRoute,
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, IngestError> {
     let app_id = path_param(req, "appID")?;
     let (claims, origin) = authorize(req, state, app_id)?;
     let body = read_body(req, body, state.config.max_body_bytes).await?;
@@ -287,9 +407,18 @@ async fn handle_rest_event(route: &'static RestRoute, req: &HttpRequest, body: w
     let (conference_id, uc_id) = match route.scope() {
         RestScope::App => (app_level_conference_id(&claims.sub), None),
         RestScope::Conference => (path_param(req, "confID")?.to_owned(), Some(new_uc_id())),
-        RestScope::Session => (path_param(req, "confID")?.to_owned(), Some(path_param(req, "ucID")?.to_owned())),
+        RestScope::Session => (
+            path_param(req, "confID")?.to_owned(),
+            Some(path_param(req, "ucID")?.to_owned()),
+        ),
     };
-    let mut envelope = Envelope::new(app_id, conference_id, now_ms(), EnvelopeOrigin::Rest, payload);
+    let mut envelope = Envelope::new(
+        app_id,
+        conference_id,
+        now_ms(),
+        EnvelopeOrigin::Rest,
+        payload,
+    );
     envelope.client_ts_ms = client_ts(&envelope.payload);
     envelope.uc_id = uc_id.clone();
     envelope.user_id = Some(claims.sub.clone());
@@ -297,14 +426,27 @@ async fn handle_rest_event(route: &'static RestRoute, req: &HttpRequest, body: w
     envelope.validate()?;
     write(state, std::slice::from_ref(&envelope)).await?;
     if route.scope() == RestScope::Conference {
-        Ok(HttpResponse::Ok().json(Accepted { status: ResponseStatus::Success, msg: "user joined".to_owned(), uc_id }))
+        Ok(HttpResponse::Ok().json(Accepted {
+            status: ResponseStatus::Success,
+            msg: "user joined".to_owned(),
+            uc_id,
+        }))
     } else {
-        Ok(HttpResponse::Ok().json(SuccessResponse { status: ResponseStatus::Success, msg: format!("{} accepted", envelope.kind().as_str()) }))
+        Ok(HttpResponse::Ok().json(SuccessResponse {
+            status: ResponseStatus::Success,
+            msg: format!("{} accepted", envelope.kind().as_str()),
+        }))
     }
 }
 
-async fn batch(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> Result<HttpResponse, IngestError> {
-    handle_batch(&req, body, &state).await.map_err(|e| refuse(&state, e))
+async fn batch(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, IngestError> {
+    handle_batch(&req, body, &state)
+        .await
+        .map_err(|e| refuse(&state, e))
 }
 
 /// Envelope-level fields keep their names; everything else is inside `events[i].data`.
@@ -315,33 +457,60 @@ fn locate(field: String, index: usize) -> String {
     }
 }
 
-async fn handle_batch(req: &HttpRequest, body: web::Payload, state: &State) -> Result<HttpResponse, IngestError> {
+async fn handle_batch(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, IngestError> {
     let app_id = path_param(req, "appID")?;
     let conference_id = path_param(req, "confID")?;
     let (claims, origin) = authorize(req, state, app_id)?;
     let body = read_body(req, body, state.config.max_body_bytes).await?;
     let request: BatchRequest = callscope_schemas::batch::decode_json(&body)?;
     if request.events.is_empty() {
-        return Err(IngestError::Invalid { field: "events".to_owned(), reason: "a batch needs at least one event".to_owned() });
+        return Err(IngestError::Invalid {
+            field: "events".to_owned(),
+            reason: "a batch needs at least one event".to_owned(),
+        });
     }
     if request.events.len() > state.config.max_batch_items {
         return Err(IngestError::Invalid {
             field: "events".to_owned(),
-            reason: format!("{} events exceed the limit of {} per batch", request.events.len(), state.config.max_batch_items),
+            reason: format!(
+                "{} events exceed the limit of {} per batch",
+                request.events.len(),
+                state.config.max_batch_items
+            ),
         });
     }
-    let uc_id = request.uc_id.clone().unwrap_or_else(|| derived_uc_id(app_id, conference_id, &claims.sub));
+    let uc_id = request
+        .uc_id
+        .clone()
+        .unwrap_or_else(|| derived_uc_id(app_id, conference_id, &claims.sub));
     let received = now_ms();
     let mut envelopes = Vec::with_capacity(request.events.len());
     for (index, item) in request.events.iter().enumerate() {
         let payload = item.payload(index)?;
         check_local_id(&payload, &claims, &format!("events[{index}].data."))?;
-        let mut envelope = Envelope::new(app_id, conference_id, received, EnvelopeOrigin::JsSdk, payload);
-        envelope.client_ts_ms = item.timestamp.filter(|t| t.is_finite()).map(|t| t as i64).or_else(|| client_ts(&envelope.payload));
+        let mut envelope = Envelope::new(
+            app_id,
+            conference_id,
+            received,
+            EnvelopeOrigin::JsSdk,
+            payload,
+        );
+        envelope.client_ts_ms = item
+            .timestamp
+            .filter(|t| t.is_finite())
+            .map(|t| t as i64)
+            .or_else(|| client_ts(&envelope.payload));
         envelope.uc_id = Some(uc_id.clone());
         envelope.user_id = Some(claims.sub.clone());
         envelope.request_origin = origin.as_ref().map(|o| o.as_str().to_owned());
-        envelope.validate().map_err(|e| IngestError::Invalid { field: locate(e.field, index), reason: e.reason })?;
+        envelope.validate().map_err(|e| IngestError::Invalid {
+            field: locate(e.field, index),
+            reason: e.reason,
+        })?;
         envelopes.push(envelope);
     }
     write(state, &envelopes).await?;
@@ -378,26 +547,53 @@ struct ResponseRequest {
 const AUTH_BODY_LIMIT: usize = 16 * 1024;
 
 /// Handshake step 1 → 2.
-async fn challenge(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> Result<HttpResponse, IngestError> {
+async fn challenge(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, IngestError> {
     async {
         let body = read_body(&req, body, AUTH_BODY_LIMIT).await?;
         let request: ChallengeRequest = callscope_schemas::batch::decode_json(&body)?;
-        state.limiter.check(&request.app_id, None).map_err(|l| IngestError::RateLimited { scope: l.scope, retry_after: l.retry_after })?;
+        state
+            .limiter
+            .check(&request.app_id, None)
+            .map_err(|l| IngestError::RateLimited {
+                scope: l.scope,
+                retry_after: l.retry_after,
+            })?;
         let origin = request_origin(&req)?;
-        let issued = state.auth.challenge(&request.app_id, &request.user_id, origin.as_ref(), now_secs())?;
-        Ok(HttpResponse::Ok().json(ChallengeResponse { challenge: issued.challenge, expires_in: issued.expires_in }))
+        let issued = state.auth.challenge(
+            &request.app_id,
+            &request.user_id,
+            origin.as_ref(),
+            now_secs(),
+        )?;
+        Ok(HttpResponse::Ok().json(ChallengeResponse {
+            challenge: issued.challenge,
+            expires_in: issued.expires_in,
+        }))
     }
     .await
     .map_err(|e| refuse(&state, e))
 }
 
 /// Handshake step 3 → 4: success carries the token, failure the reason.
-async fn response(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> Result<HttpResponse, IngestError> {
+async fn response(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, IngestError> {
     async {
         let body = read_body(&req, body, AUTH_BODY_LIMIT).await?;
         let request: ResponseRequest = callscope_schemas::batch::decode_json(&body)?;
         let origin = request_origin(&req)?;
-        let issued = state.auth.respond(&request.challenge, &request.response, origin.as_ref(), now_secs())?;
+        let issued = state.auth.respond(
+            &request.challenge,
+            &request.response,
+            origin.as_ref(),
+            now_secs(),
+        )?;
         tracing::info!(token_ttl_s = issued.expires_in, "handshake succeeded");
         Ok(HttpResponse::Ok().json(issued))
     }
@@ -416,17 +612,33 @@ struct AuthenticateForm {
 }
 
 /// The callstats REST `POST /authenticate` (form-encoded, OAuth2 style).
-async fn authenticate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> Result<HttpResponse, IngestError> {
+async fn authenticate(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, IngestError> {
     use crate::auth::{AuthError, ThirdPartyError};
     async {
         let body = read_body(&req, body, AUTH_BODY_LIMIT).await?;
-        let form: AuthenticateForm =
-            serde_urlencoded::from_bytes(&body).map_err(|_| AuthError::ThirdParty(ThirdPartyError::InvalidRequest))?;
+        let form: AuthenticateForm = serde_urlencoded::from_bytes(&body)
+            .map_err(|_| AuthError::ThirdParty(ThirdPartyError::InvalidRequest))?;
         if let Some((_, app_id)) = form.client_id.rsplit_once('@') {
-            state.limiter.check(app_id, None).map_err(|l| IngestError::RateLimited { scope: l.scope, retry_after: l.retry_after })?;
+            state
+                .limiter
+                .check(app_id, None)
+                .map_err(|l| IngestError::RateLimited {
+                    scope: l.scope,
+                    retry_after: l.retry_after,
+                })?;
         }
         let origin = request_origin(&req)?;
-        let issued = state.auth.third_party(&form.grant_type, &form.code, &form.client_id, origin.as_ref(), now_secs())?;
+        let issued = state.auth.third_party(
+            &form.grant_type,
+            &form.code,
+            &form.client_id,
+            origin.as_ref(),
+            now_secs(),
+        )?;
         Ok(HttpResponse::Ok().json(issued))
     }
     .await

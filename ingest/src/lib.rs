@@ -30,7 +30,13 @@ pub use registry::Registry;
 pub fn app(
     state: web::Data<State>,
 ) -> App<
-    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error, InitError = ()>,
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
 > {
     let auth = Arc::clone(&state.auth);
     App::new()

@@ -24,9 +24,15 @@ impl Origin {
             reason,
         };
         let trimmed = input.trim();
-        let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| err("missing scheme"))?;
+        let (scheme, rest) = trimmed
+            .split_once("://")
+            .ok_or_else(|| err("missing scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
-        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
             return Err(err("bad scheme"));
         }
         // A trailing slash is tolerated in configuration ("https://a.example/"), nothing else after the host.
@@ -38,7 +44,9 @@ impl Origin {
             return Err(err("an origin has no path, query, fragment or user info"));
         }
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (addr, after) = v6.split_once(']').ok_or_else(|| err("unclosed IPv6 literal"))?;
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or_else(|| err("unclosed IPv6 literal"))?;
             let port = match after {
                 "" => None,
                 p => Some(p.strip_prefix(':').ok_or_else(|| err("bad port"))?),
@@ -85,7 +93,9 @@ mod tests {
     use super::Origin;
 
     fn o(s: &str) -> String {
-        Origin::parse(s).map(|o| o.0).unwrap_or_else(|e| format!("ERR {}", e.reason))
+        Origin::parse(s)
+            .map(|o| o.0)
+            .unwrap_or_else(|e| format!("ERR {}", e.reason))
     }
 
     #[test]
@@ -110,8 +120,14 @@ mod tests {
     fn refuses_what_is_not_an_origin() {
         assert_eq!(o("a.example"), "ERR missing scheme");
         assert_eq!(o("https://"), "ERR missing host");
-        assert_eq!(o("https://a.example/path"), "ERR an origin has no path, query, fragment or user info");
-        assert_eq!(o("https://user@a.example"), "ERR an origin has no path, query, fragment or user info");
+        assert_eq!(
+            o("https://a.example/path"),
+            "ERR an origin has no path, query, fragment or user info"
+        );
+        assert_eq!(
+            o("https://user@a.example"),
+            "ERR an origin has no path, query, fragment or user info"
+        );
         assert_eq!(o("https://a.example:99999"), "ERR bad port");
         assert_eq!(o("https://a.example:x"), "ERR bad port");
         assert_eq!(o("null"), "ERR missing scheme");

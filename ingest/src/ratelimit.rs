@@ -21,7 +21,11 @@ impl Default for Limits {
     fn default() -> Self {
         // A browser sends about one batch every few seconds; 20/s per token leaves room for a reconnect
         // flush. An app of a few thousand concurrent users stays under 5000/s.
-        Self { per_app_per_second: 5_000, per_token_per_second: 20, burst_seconds: 5 }
+        Self {
+            per_app_per_second: 5_000,
+            per_token_per_second: 20,
+            burst_seconds: 5,
+        }
     }
 }
 
@@ -46,15 +50,22 @@ pub struct Limited {
 
 fn quota(per_second: u32, burst_seconds: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(per_second.max(1).saturating_mul(burst_seconds.max(1))).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(per_second.max(1).saturating_mul(burst_seconds.max(1)))
+        .unwrap_or(NonZeroU32::MIN);
     Quota::per_second(rate).allow_burst(burst)
 }
 
 impl RateLimiter {
     pub fn new(limits: Limits) -> Self {
         Self {
-            apps: governor::RateLimiter::keyed(quota(limits.per_app_per_second, limits.burst_seconds)),
-            tokens: governor::RateLimiter::keyed(quota(limits.per_token_per_second, limits.burst_seconds)),
+            apps: governor::RateLimiter::keyed(quota(
+                limits.per_app_per_second,
+                limits.burst_seconds,
+            )),
+            tokens: governor::RateLimiter::keyed(quota(
+                limits.per_token_per_second,
+                limits.burst_seconds,
+            )),
             clock: DefaultClock::default(),
         }
     }
@@ -65,11 +76,17 @@ impl RateLimiter {
         if let Some(token) = token_id
             && let Err(not_until) = self.tokens.check_key(&token.to_owned())
         {
-            return Err(Limited { scope: "token", retry_after: not_until.wait_time_from(now) });
+            return Err(Limited {
+                scope: "token",
+                retry_after: not_until.wait_time_from(now),
+            });
         }
         self.apps
             .check_key(&app_id.to_owned())
-            .map_err(|not_until| Limited { scope: "app", retry_after: not_until.wait_time_from(now) })?;
+            .map_err(|not_until| Limited {
+                scope: "app",
+                retry_after: not_until.wait_time_from(now),
+            })?;
         Ok(())
     }
 
@@ -86,21 +103,32 @@ mod tests {
 
     #[test]
     fn token_limit_refuses_after_the_burst_with_a_retry_time() {
-        let limiter = RateLimiter::new(Limits { per_app_per_second: 1000, per_token_per_second: 2, burst_seconds: 2 });
+        let limiter = RateLimiter::new(Limits {
+            per_app_per_second: 1000,
+            per_token_per_second: 2,
+            burst_seconds: 2,
+        });
         // Burst of 2/s × 2 s = 4 requests, then refused.
         for _ in 0..4 {
             limiter.check("app", Some("t1")).unwrap();
         }
         let limited = limiter.check("app", Some("t1")).unwrap_err();
         assert_eq!(limited.scope, "token");
-        assert!(limited.retry_after > Duration::ZERO && limited.retry_after <= Duration::from_millis(500));
+        assert!(
+            limited.retry_after > Duration::ZERO
+                && limited.retry_after <= Duration::from_millis(500)
+        );
         // Another token of the same app is not affected.
         limiter.check("app", Some("t2")).unwrap();
     }
 
     #[test]
     fn app_limit_covers_all_tokens_of_the_app() {
-        let limiter = RateLimiter::new(Limits { per_app_per_second: 3, per_token_per_second: 100, burst_seconds: 1 });
+        let limiter = RateLimiter::new(Limits {
+            per_app_per_second: 3,
+            per_token_per_second: 100,
+            burst_seconds: 1,
+        });
         for t in 0..3 {
             limiter.check("app", Some(&format!("t{t}"))).unwrap();
         }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -106,7 +106,9 @@ impl App {
     /// The query key `presented`, if it is one of this app's.
     pub fn query_key(&self, presented: &str) -> Option<&QueryKey> {
         let hash = hash_key(presented);
-        self.query_keys.iter().find(|k| constant_time_eq(&k.sha256, &hash))
+        self.query_keys
+            .iter()
+            .find(|k| constant_time_eq(&k.sha256, &hash))
     }
 }
 
@@ -169,7 +171,9 @@ impl Registry {
     /// An empty registry kept only in memory (tests).
     pub fn in_memory(apps: Vec<App>) -> Self {
         Self {
-            apps: Arc::new(RwLock::new(apps.into_iter().map(|a| (a.app_id.clone(), a)).collect())),
+            apps: Arc::new(RwLock::new(
+                apps.into_iter().map(|a| (a.app_id.clone(), a)).collect(),
+            )),
             path: None,
         }
     }
@@ -178,10 +182,12 @@ impl Registry {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, RegistryError> {
         let path = path.into();
         let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<RegistryFile>(&bytes).map_err(|e| RegistryError::File {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?,
+            Ok(bytes) => {
+                serde_json::from_slice::<RegistryFile>(&bytes).map_err(|e| RegistryError::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RegistryFile {
                 version: REGISTRY_VERSION,
                 apps: Vec::new(),
@@ -196,30 +202,51 @@ impl Registry {
         if file.version > REGISTRY_VERSION {
             return Err(RegistryError::File {
                 path,
-                reason: format!("format version {} is newer than this build understands ({REGISTRY_VERSION})", file.version),
+                reason: format!(
+                    "format version {} is newer than this build understands ({REGISTRY_VERSION})",
+                    file.version
+                ),
             });
         }
         Ok(Self {
-            apps: Arc::new(RwLock::new(file.apps.into_iter().map(|a| (a.app_id.clone(), a)).collect())),
+            apps: Arc::new(RwLock::new(
+                file.apps
+                    .into_iter()
+                    .map(|a| (a.app_id.clone(), a))
+                    .collect(),
+            )),
             path: Some(path),
         })
     }
 
     pub fn get(&self, app_id: &str) -> Option<App> {
-        self.apps.read().unwrap_or_else(PoisonError::into_inner).get(app_id).cloned()
+        self.apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(app_id)
+            .cloned()
     }
 
     pub fn list(&self) -> Vec<App> {
-        self.apps.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+        self.apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Finds the app a query key belongs to.
     pub fn app_for_query_key(&self, presented: &str) -> Option<(App, QueryKey)> {
         let apps = self.apps.read().unwrap_or_else(PoisonError::into_inner);
-        apps.values().find_map(|app| app.query_key(presented).map(|k| (app.clone(), k.clone())))
+        apps.values()
+            .find_map(|app| app.query_key(presented).map(|k| (app.clone(), k.clone())))
     }
 
-    fn modify<T>(&self, f: impl FnOnce(&mut BTreeMap<String, App>) -> Result<T, RegistryError>) -> Result<T, RegistryError> {
+    fn modify<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, App>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
         let mut apps = self.apps.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = apps.clone();
         let out = f(&mut next)?;
@@ -240,14 +267,22 @@ impl Registry {
                 n.to_string()
             }
         };
-        if app_id.is_empty() || app_id.len() > 64 || !app_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if app_id.is_empty()
+            || app_id.len() > 64
+            || !app_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(RegistryError::Invalid {
                 field: "appID",
                 reason: "1 to 64 characters of letters, digits, '-' or '_'".to_owned(),
             });
         }
         if name.len() > 256 {
-            return Err(RegistryError::Invalid { field: "name", reason: "at most 256 bytes".to_owned() });
+            return Err(RegistryError::Invalid {
+                field: "name",
+                reason: "at most 256 bytes".to_owned(),
+            });
         }
         let secret = Secret::generate();
         let app = App {
@@ -266,24 +301,34 @@ impl Registry {
             apps.insert(app_id.clone(), app);
             Ok(())
         })?;
-        Ok(Issued { app_id, secret: secret.0 })
+        Ok(Issued {
+            app_id,
+            secret: secret.0,
+        })
     }
 
     /// Replaces the AppSecret; tokens already issued stay valid until they expire.
     pub fn rotate_secret(&self, app_id: &str) -> Result<Issued, RegistryError> {
         let secret = Secret::generate();
         self.modify(|apps| {
-            let app = apps.get_mut(app_id).ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
+            let app = apps
+                .get_mut(app_id)
+                .ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
             app.secret = secret.clone();
             Ok(())
         })?;
-        Ok(Issued { app_id: app_id.to_owned(), secret: secret.0 })
+        Ok(Issued {
+            app_id: app_id.to_owned(),
+            secret: secret.0,
+        })
     }
 
     pub fn add_origin(&self, app_id: &str, origin: &str) -> Result<Origin, RegistryError> {
         let origin = Origin::parse(origin)?;
         self.modify(|apps| {
-            let app = apps.get_mut(app_id).ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
+            let app = apps
+                .get_mut(app_id)
+                .ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
             if !app.origins.iter().any(|o| o == origin.as_str()) {
                 app.origins.push(origin.as_str().to_owned());
             }
@@ -293,25 +338,45 @@ impl Registry {
     }
 
     /// Adds (or replaces) a third-party JWT key. ES256 material must be a PEM public key.
-    pub fn add_jwt_key(&self, app_id: &str, key_id: &str, algorithm: JwtAlgorithm, material: &str) -> Result<(), RegistryError> {
+    pub fn add_jwt_key(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        algorithm: JwtAlgorithm,
+        material: &str,
+    ) -> Result<(), RegistryError> {
         if key_id.is_empty() || key_id.len() > 128 {
-            return Err(RegistryError::Invalid { field: "keyID", reason: "1 to 128 bytes".to_owned() });
+            return Err(RegistryError::Invalid {
+                field: "keyID",
+                reason: "1 to 128 bytes".to_owned(),
+            });
         }
         match algorithm {
             JwtAlgorithm::HS256 if material.len() < 16 => {
-                return Err(RegistryError::Invalid { field: "material", reason: "an HS256 secret needs at least 16 bytes".to_owned() });
+                return Err(RegistryError::Invalid {
+                    field: "material",
+                    reason: "an HS256 secret needs at least 16 bytes".to_owned(),
+                });
             }
             JwtAlgorithm::ES256 => {
-                jsonwebtoken::DecodingKey::from_ec_pem(material.as_bytes()).map_err(|e| RegistryError::Invalid {
-                    field: "material",
-                    reason: format!("not an EC public key in PEM: {e}"),
+                jsonwebtoken::DecodingKey::from_ec_pem(material.as_bytes()).map_err(|e| {
+                    RegistryError::Invalid {
+                        field: "material",
+                        reason: format!("not an EC public key in PEM: {e}"),
+                    }
                 })?;
             }
             JwtAlgorithm::HS256 => {}
         }
-        let key = JwtKey { key_id: key_id.to_owned(), algorithm, material: Secret::new(material) };
+        let key = JwtKey {
+            key_id: key_id.to_owned(),
+            algorithm,
+            material: Secret::new(material),
+        };
         self.modify(|apps| {
-            let app = apps.get_mut(app_id).ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
+            let app = apps
+                .get_mut(app_id)
+                .ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
             app.jwt_keys.retain(|k| k.key_id != key.key_id);
             app.jwt_keys.push(key);
             Ok(())
@@ -322,9 +387,15 @@ impl Registry {
     pub fn add_query_key(&self, app_id: &str) -> Result<String, RegistryError> {
         let key_id = random_token(6);
         let key = format!("csq_{key_id}_{}", random_token(24));
-        let entry = QueryKey { key_id, sha256: hash_key(&key), created_at_ms: now_ms() };
+        let entry = QueryKey {
+            key_id,
+            sha256: hash_key(&key),
+            created_at_ms: now_ms(),
+        };
         self.modify(|apps| {
-            let app = apps.get_mut(app_id).ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
+            let app = apps
+                .get_mut(app_id)
+                .ok_or_else(|| RegistryError::UnknownApp(app_id.to_owned()))?;
             app.query_keys.push(entry);
             Ok(())
         })?;
@@ -336,9 +407,18 @@ impl Registry {
 /// a crash leaves either the old or the new registry, never half of one.
 fn save(path: &Path, apps: &BTreeMap<String, App>) -> Result<(), RegistryError> {
     use std::io::Write as _;
-    let err = |e: std::io::Error| RegistryError::File { path: path.to_owned(), reason: e.to_string() };
-    let file = RegistryFile { version: REGISTRY_VERSION, apps: apps.values().cloned().collect() };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RegistryError::File { path: path.to_owned(), reason: e.to_string() })?;
+    let err = |e: std::io::Error| RegistryError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let file = RegistryFile {
+        version: REGISTRY_VERSION,
+        apps: apps.values().cloned().collect(),
+    };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RegistryError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
@@ -386,7 +466,9 @@ mod tests {
         let registry = Registry::open(&path).unwrap();
         let issued = registry.add("demo", None).unwrap();
         assert_eq!(issued.app_id.len(), 9);
-        registry.add_origin(&issued.app_id, "https://Call.Example.com:443/").unwrap();
+        registry
+            .add_origin(&issued.app_id, "https://Call.Example.com:443/")
+            .unwrap();
         let key = registry.add_query_key(&issued.app_id).unwrap();
         let reopened = Registry::open(&path).unwrap();
         let app = reopened.get(&issued.app_id).unwrap();
@@ -399,7 +481,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
@@ -407,13 +492,40 @@ mod tests {
     fn refusals_name_what_is_wrong() {
         let registry = Registry::in_memory(Vec::new());
         registry.add("a", Some("1")).unwrap();
-        assert!(matches!(registry.add("b", Some("1")), Err(RegistryError::Exists(_))));
-        assert!(matches!(registry.add("b", Some("bad id!")), Err(RegistryError::Invalid { field: "appID", .. })));
-        assert!(matches!(registry.rotate_secret("2"), Err(RegistryError::UnknownApp(_))));
-        assert!(matches!(registry.add_origin("1", "not an origin"), Err(RegistryError::Origin(_))));
-        assert!(matches!(registry.add_jwt_key("1", "k", JwtAlgorithm::HS256, "short"), Err(RegistryError::Invalid { field: "material", .. })));
-        assert!(matches!(registry.add_jwt_key("1", "k", JwtAlgorithm::ES256, "not pem"), Err(RegistryError::Invalid { field: "material", .. })));
-        assert!(matches!(registry.add_jwt_key("1", "", JwtAlgorithm::HS256, "0123456789abcdef"), Err(RegistryError::Invalid { field: "keyID", .. })));
+        assert!(matches!(
+            registry.add("b", Some("1")),
+            Err(RegistryError::Exists(_))
+        ));
+        assert!(matches!(
+            registry.add("b", Some("bad id!")),
+            Err(RegistryError::Invalid { field: "appID", .. })
+        ));
+        assert!(matches!(
+            registry.rotate_secret("2"),
+            Err(RegistryError::UnknownApp(_))
+        ));
+        assert!(matches!(
+            registry.add_origin("1", "not an origin"),
+            Err(RegistryError::Origin(_))
+        ));
+        assert!(matches!(
+            registry.add_jwt_key("1", "k", JwtAlgorithm::HS256, "short"),
+            Err(RegistryError::Invalid {
+                field: "material",
+                ..
+            })
+        ));
+        assert!(matches!(
+            registry.add_jwt_key("1", "k", JwtAlgorithm::ES256, "not pem"),
+            Err(RegistryError::Invalid {
+                field: "material",
+                ..
+            })
+        ));
+        assert!(matches!(
+            registry.add_jwt_key("1", "", JwtAlgorithm::HS256, "0123456789abcdef"),
+            Err(RegistryError::Invalid { field: "keyID", .. })
+        ));
     }
 
     #[test]

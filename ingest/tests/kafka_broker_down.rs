@@ -3,6 +3,8 @@
 //! broker `scripts/test` started (`KAFKA_DIR`), so it is a test binary of its own: cargo runs test
 //! binaries one at a time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::path::PathBuf;
@@ -17,15 +19,22 @@ use common::*;
 use serde_json::json;
 
 fn broker_control(action: &str) {
-    let dir = std::env::var("KAFKA_DIR").unwrap_or_else(|_| panic!("KAFKA_DIR is not set: run scripts/test"));
+    let dir = std::env::var("KAFKA_DIR")
+        .unwrap_or_else(|_| panic!("KAFKA_DIR is not set: run scripts/test"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
-    let status = Command::new("bash").arg(&script).arg(action).arg(&dir).status().expect("scripts/kafka.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(action)
+        .arg(&dir)
+        .status()
+        .expect("scripts/kafka.sh");
     assert!(status.success(), "scripts/kafka.sh {action} failed");
 }
 
 #[actix_web::test]
 async fn kafka_broker_down_answers_503_and_loses_nothing() {
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| panic!("KAFKA_BROKERS is not set: run scripts/test"));
+    let brokers = std::env::var("KAFKA_BROKERS")
+        .unwrap_or_else(|_| panic!("KAFKA_BROKERS is not set: run scripts/test"));
     let topic = format!("test.ingest-broker-down.{}", std::process::id());
     let mut kafka = KafkaConfig::new(brokers);
     // The producer gives up on a message when ingest does, so a refused request is never written later.
@@ -33,9 +42,17 @@ async fn kafka_broker_down_answers_503_and_loses_nothing() {
     let bus = KafkaBus::new(kafka);
     bus.ensure_topics(&[(&topic, 1)]).await.unwrap();
     let apps = apps();
-    let mut config = IngestConfig::default();
-    config.bus_timeout_ms = 3000;
-    let state = state_on(&topic, apps.registry, bus.producer().unwrap(), config, Duration::from_secs(7200));
+    let config = IngestConfig {
+        bus_timeout_ms: 3000,
+        ..IngestConfig::default()
+    };
+    let state = state_on(
+        &topic,
+        apps.registry,
+        bus.producer().unwrap(),
+        config,
+        Duration::from_secs(7200),
+    );
     let app = test::init_service(callscope_ingest::app(state)).await;
     let token = handshake(&app, APP_A, &apps.secret_a, USER, None).await;
     let send = |n: u32| {
@@ -63,7 +80,10 @@ async fn kafka_broker_down_answers_503_and_loses_nothing() {
             break;
         }
         assert_eq!(status, 503);
-        assert!(std::time::Instant::now() < deadline, "broker not back within 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker not back within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(test::call_service(&app, send(3)).await.status(), 200);
@@ -72,12 +92,29 @@ async fn kafka_broker_down_answers_503_and_loses_nothing() {
     let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while messages.len() < 3 {
-        if let callscope_bus::ConsumerEvent::Message(m) = tokio::time::timeout_at(deadline, consumer.next()).await.expect("3 records").unwrap() {
+        if let callscope_bus::ConsumerEvent::Message(m) =
+            tokio::time::timeout_at(deadline, consumer.next())
+                .await
+                .expect("3 records")
+                .unwrap()
+        {
             let e = callscope_schemas::decode_record(&m.payload).unwrap();
-            messages.push(serde_json::to_value(&e[0].payload).unwrap()["data"]["message"].as_str().unwrap().to_owned());
+            messages.push(
+                serde_json::to_value(&e[0].payload).unwrap()["data"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
     }
-    assert_eq!(messages, vec!["m1", "m2", "m3"], "exactly the acknowledged requests, once each, in order");
+    assert_eq!(
+        messages,
+        vec!["m1", "m2", "m3"],
+        "exactly the acknowledged requests, once each, in order"
+    );
     let extra = tokio::time::timeout(Duration::from_secs(2), consumer.next()).await;
-    assert!(!matches!(extra, Ok(Ok(callscope_bus::ConsumerEvent::Message(_)))), "a refused request was written");
+    assert!(
+        !matches!(extra, Ok(Ok(callscope_bus::ConsumerEvent::Message(_)))),
+        "a refused request was written"
+    );
 }

@@ -34,7 +34,10 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Bod
 }
 
 fn body_error(path: String, source: serde_json::Error) -> BodyError {
-    let syntax = matches!(source.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+    let syntax = matches!(
+        source.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    );
     // serde's message ends with " at line L column C": useful for syntax errors only.
     let reason = if syntax {
         source.to_string()
@@ -45,7 +48,12 @@ fn body_error(path: String, source: serde_json::Error) -> BodyError {
             None => text,
         }
     };
-    BodyError { path, reason, syntax, source }
+    BodyError {
+        path,
+        reason,
+        syntax,
+        source,
+    }
 }
 
 /// `POST /v1/apps/{appID}/conferences/{confID}/batch`: what the JS SDK sends.
@@ -81,10 +89,17 @@ impl BatchItem {
             kind: EventKind,
             data: &'a serde_json::Value,
         }
-        let tagged = serde_json::to_vec(&Tagged { kind: self.kind, data: &self.data })
-            .map_err(|e| body_error(format!("events[{index}]"), e))?;
+        let tagged = serde_json::to_vec(&Tagged {
+            kind: self.kind,
+            data: &self.data,
+        })
+        .map_err(|e| body_error(format!("events[{index}]"), e))?;
         decode_json::<Payload>(&tagged).map_err(|mut e| {
-            e.path = if e.path == "." { format!("events[{index}]") } else { format!("events[{index}].{}", e.path) };
+            e.path = if e.path == "." {
+                format!("events[{index}]")
+            } else {
+                format!("events[{index}].{}", e.path)
+            };
             e
         })
     }
@@ -104,8 +119,12 @@ pub fn encode_record(envelopes: &[Envelope]) -> Result<Vec<u8>, serde_json::Erro
 pub fn decode_record(bytes: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
-        items.iter().map(|raw| Envelope::from_slice(raw.get().as_bytes())).collect()
+        let items: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
+        items
+            .iter()
+            .map(|raw| Envelope::from_slice(raw.get().as_bytes()))
+            .collect()
     } else {
         Envelope::from_slice(bytes).map(|e| vec![e])
     }
@@ -133,7 +152,10 @@ mod tests {
         let mut many = serde_json::to_value(examples::all_envelopes()).unwrap();
         many[1]["v"] = 99.into();
         let bytes = serde_json::to_vec(&many).unwrap();
-        assert!(matches!(decode_record(&bytes), Err(DecodeError::UnsupportedVersion { version: 99, .. })));
+        assert!(matches!(
+            decode_record(&bytes),
+            Err(DecodeError::UnsupportedVersion { version: 99, .. })
+        ));
         assert!(decode_record(b"[1,2]").is_err());
         assert!(decode_record(b"").is_err());
     }
@@ -150,7 +172,8 @@ mod tests {
 
     #[test]
     fn unknown_kind_and_syntax_errors_are_told_apart() {
-        let err = decode_json::<BatchRequest>(br#"{"events":[{"kind":"nope","data":{}}]}"#).unwrap_err();
+        let err =
+            decode_json::<BatchRequest>(br#"{"events":[{"kind":"nope","data":{}}]}"#).unwrap_err();
         assert_eq!(err.path, "events[0].kind");
         assert!(!err.syntax);
         let err = decode_json::<BatchRequest>(b"{\"events\": [").unwrap_err();

@@ -27,18 +27,36 @@ pub fn apps() -> Apps {
     let registry = Registry::in_memory(Vec::new());
     let a = registry.add("app a", Some(APP_A)).expect("app a");
     let b = registry.add("app b", Some(APP_B)).expect("app b");
-    Apps { registry, secret_a: a.secret, secret_b: b.secret }
+    Apps {
+        registry,
+        secret_a: a.secret,
+        secret_b: b.secret,
+    }
 }
 
 pub fn keys() -> Vec<TokenKey> {
-    vec![TokenKey { id: "test-key".into(), secret: Secret::new("test-server-key-0123456789abcdef") }]
+    vec![TokenKey {
+        id: "test-key".into(),
+        secret: Secret::new("test-server-key-0123456789abcdef"),
+    }]
 }
 
-pub fn state(registry: Registry, producer: Arc<dyn Producer>, config: IngestConfig, token_ttl: Duration) -> web::Data<State> {
+pub fn state(
+    registry: Registry,
+    producer: Arc<dyn Producer>,
+    config: IngestConfig,
+    token_ttl: Duration,
+) -> web::Data<State> {
     state_on(INGEST_TOPIC, registry, producer, config, token_ttl)
 }
 
-pub fn state_on(topic: &str, registry: Registry, producer: Arc<dyn Producer>, config: IngestConfig, token_ttl: Duration) -> web::Data<State> {
+pub fn state_on(
+    topic: &str,
+    registry: Registry,
+    producer: Arc<dyn Producer>,
+    config: IngestConfig,
+    token_ttl: Duration,
+) -> web::Data<State> {
     let mut settings = AuthSettings::new(keys());
     settings.token_ttl = token_ttl;
     web::Data::new(State {
@@ -52,12 +70,24 @@ pub fn state_on(topic: &str, registry: Registry, producer: Arc<dyn Producer>, co
 }
 
 /// The 4-way handshake over HTTP; returns the access token.
-pub async fn handshake<S, B>(app: &S, app_id: &str, secret: &str, user: &str, origin: Option<&str>) -> String
+pub async fn handshake<S, B>(
+    app: &S,
+    app_id: &str,
+    secret: &str,
+    user: &str,
+    origin: Option<&str>,
+) -> String
 where
-    S: actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
     B: actix_web::body::MessageBody,
 {
-    let mut req = test::TestRequest::post().uri("/v1/auth/challenge").set_json(serde_json::json!({"appID": app_id, "userID": user}));
+    let mut req = test::TestRequest::post()
+        .uri("/v1/auth/challenge")
+        .set_json(serde_json::json!({"appID": app_id, "userID": user}));
     if let Some(o) = origin {
         req = req.insert_header(("Origin", o));
     }
