@@ -207,10 +207,15 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         }
     }
     // The Swagger names a `token` header.
-    req.headers()
-        .get("token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+    if let Some(token) = req.headers().get("token").and_then(|v| v.to_str().ok()) {
+        return Some(token.trim());
+    }
+    // `navigator.sendBeacon` cannot set headers, so the SDK's unload flush carries the token in the query
+    // (RFC 6750 section 2.3).
+    req.query_string()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))
+        .filter(|t| !t.is_empty())
 }
 
 fn path_param<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, IngestError> {

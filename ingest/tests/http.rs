@@ -233,14 +233,25 @@ async fn a_batch_is_one_record_and_all_or_nothing() {
 async fn a_beacon_batch_with_the_token_in_the_query_is_accepted() {
     let (_dir, bus) = embedded();
     let apps = apps();
-    let state = state(apps.registry, bus.producer().unwrap(), IngestConfig::default(), Duration::from_secs(7200));
+    let state = state(
+        apps.registry,
+        bus.producer().unwrap(),
+        IngestConfig::default(),
+        Duration::from_secs(7200),
+    );
     let app = test::init_service(callscope_ingest::app(state)).await;
     let token = handshake(&app, APP_A, &apps.secret_a, USER, None).await;
-    let body = serde_json::to_vec(&batch_body(vec![item(EventKind::FabricTerminated, example(EventKind::FabricTerminated))])).unwrap();
+    let body = serde_json::to_vec(&batch_body(vec![item(
+        EventKind::FabricTerminated,
+        example(EventKind::FabricTerminated),
+    )]))
+    .unwrap();
     let resp = test::call_service(
         &app,
         test::TestRequest::post()
-            .uri(&format!("/v1/apps/{APP_A}/conferences/room-1/batch?access_token={token}"))
+            .uri(&format!(
+                "/v1/apps/{APP_A}/conferences/room-1/batch?access_token={token}"
+            ))
             .insert_header(("Content-Type", "text/plain;charset=UTF-8"))
             .set_payload(body)
             .to_request(),
@@ -248,7 +259,10 @@ async fn a_beacon_batch_with_the_token_in_the_query_is_accepted() {
     .await;
     assert_eq!(resp.status(), 200);
     let records = read_records(&bus, "reader", 1).await;
-    assert_eq!(callscope_schemas::decode_record(&records[0].payload).unwrap()[0].kind(), EventKind::FabricTerminated);
+    assert_eq!(
+        callscope_schemas::decode_record(&records[0].payload).unwrap()[0].kind(),
+        EventKind::FabricTerminated
+    );
 }
 
 struct Refusal {
