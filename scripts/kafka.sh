@@ -5,6 +5,8 @@
 #   scripts/kafka.sh start [DIR]        format fresh storage under DIR, start the broker on free loopback ports,
 #                                       wait until it answers; prints KAFKA_BROKERS=host:port and leaves DIR/pid
 #   scripts/kafka.sh stop DIR           stop the broker started with DIR (TERM, then KILL after 30 s)
+#   scripts/kafka.sh kill DIR           kill -9 it, as a crash would
+#   scripts/kafka.sh resume DIR         start it again on the same storage and port
 #
 # When sourced, it defines kafka_provision, kafka_start and kafka_stop for scripts/test.
 set -euo pipefail
@@ -79,7 +81,7 @@ kafka_start() {
   return 1
 }
 
-# kafka_restart_same DIR: restart a stopped broker on its formatted storage and port (for restart tests).
+# kafka_resume DIR: start a stopped broker again on its formatted storage and port (for restart tests).
 kafka_resume() {
   local dir="$1" bport cp
   bport="$(cat "$dir/port")"
@@ -108,12 +110,23 @@ kafka_stop() {
   rm -f "$dir/pid"
 }
 
+# kafka_kill DIR: kill -9 the broker, as a crash would.
+kafka_kill() {
+  local dir="$1" pid
+  [ -f "$dir/pid" ] || return 0
+  pid="$(cat "$dir/pid")"
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$dir/pid"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case "${1:-}" in
     provision) kafka_provision ;;
     start) d="${2:-$(mktemp -d /tmp/callscope-kafka.XXXXXX)}"; kafka_start "$d"; echo "KAFKA_BROKERS=$KAFKA_BROKERS"; echo "KAFKA_DIR=$d" ;;
     resume) kafka_resume "$2" ;;
     stop) kafka_stop "$2" ;;
-    *) echo "usage: $0 provision | start [DIR] | resume DIR | stop DIR" >&2; exit 2 ;;
+    kill) kafka_kill "$2" ;;
+    *) echo "usage: $0 provision | start [DIR] | resume DIR | stop DIR | kill DIR" >&2; exit 2 ;;
   esac
 fi
