@@ -3,6 +3,7 @@
 
 mod config;
 mod keys;
+mod simulate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ enum Command {
     Apps(AppsCommand),
     /// Create the ingest and dead-letter topics on the bus.
     Topics,
+    /// Drive realistic synthetic conferences through the public HTTP API, as the browser SDK does.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -297,15 +300,23 @@ async fn ingest(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     match cli.command {
         Command::Apps(command) => apps(&load_config(&cli.global, Figment::new())?, command),
-        Command::Topics => runtime.block_on(topics(&load_config(&cli.global, Figment::new())?)),
+        Command::Topics => runtime()?.block_on(topics(&load_config(&cli.global, Figment::new())?)),
+        Command::Simulate(args) => {
+            let report = runtime()?.block_on(simulate::run(args))?;
+            simulate::print(&report);
+            Ok(())
+        }
         Command::Ingest(args) => {
             let mut flags = Figment::new();
             if let Some(listen) = args.listen {
