@@ -2,6 +2,7 @@
 //! listed.
 
 mod config;
+mod import;
 mod keys;
 mod simulate;
 
@@ -55,6 +56,8 @@ enum Command {
     Topics,
     /// Drive realistic synthetic conferences through the public HTTP API, as the browser SDK does.
     Simulate(simulate::SimulateArgs),
+    /// Replay rtcstats dump files through the pipeline (through ingest, or straight onto the bus).
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +319,10 @@ fn main() -> anyhow::Result<()> {
             let report = runtime()?.block_on(simulate::run(args))?;
             simulate::print(&report);
             Ok(())
+        }
+        Command::Import(args) => {
+            let config = load_config(&cli.global, Figment::new())?;
+            runtime()?.block_on(import::run(args, &config))
         }
         Command::Ingest(args) => {
             let mut flags = Figment::new();
