@@ -57,7 +57,7 @@ pub struct SimulateArgs {
 }
 
 /// What was sent and what the server said.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct Report {
     pub conferences: usize,
     pub participants: usize,
@@ -70,6 +70,11 @@ pub struct Report {
     pub acknowledged: BTreeMap<String, u64>,
     pub bytes_sent: u64,
     pub elapsed_ms: u64,
+    /// Latency of acknowledged requests (send to 2xx, retries included), milliseconds.
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    #[serde(skip)]
+    latencies_us: Vec<u64>,
 }
 
 struct Client {
@@ -231,6 +236,7 @@ fn merge(into: &mut Report, other: Report) {
     into.requests += other.requests;
     into.acknowledged_requests += other.acknowledged_requests;
     into.bytes_sent += other.bytes_sent;
+    into.latencies_us.extend(other.latencies_us);
     for (k, v) in other.refused {
         *into.refused.entry(k).or_default() += v;
     }
@@ -305,12 +311,24 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Report> {
     }
     bar.finish_and_clear();
     report.retries = client.retries.load(Ordering::Relaxed);
+    report.latencies_us.sort_unstable();
+    report.latency_p50_ms = percentile_ms(&report.latencies_us, 0.50);
+    report.latency_p99_ms = percentile_ms(&report.latencies_us, 0.99);
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report)
+}
+
+/// Nearest-rank percentile of sorted microsecond values, in milliseconds.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
+    sorted_us[rank - 1] as f64 / 1000.0
 }
 
 pub fn print(report: &Report) {
@@ -337,4 +355,18 @@ pub fn print(report: &Report) {
         report.bytes_sent as f64 / 1e6,
         secs
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_ms;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile_ms(&v, 0.50), 50.0);
+        assert_eq!(percentile_ms(&v, 0.99), 99.0);
+        assert_eq!(percentile_ms(&[7000], 0.99), 7.0);
+        assert_eq!(percentile_ms(&[], 0.5), 0.0);
+    }
 }
