@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use callscope_ingest::IngestConfig;
+use callscope_processor::config::ProcessorConfig;
+use callscope_query::QueryConfig;
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,8 @@ pub struct Config {
     pub keys_file: Option<PathBuf>,
     pub bus: BusSettings,
     pub ingest: IngestConfig,
+    pub processor: ProcessorConfig,
+    pub query: QueryConfig,
 }
 
 impl Default for Config {
@@ -30,6 +34,8 @@ impl Default for Config {
             keys_file: None,
             bus: BusSettings::default(),
             ingest: IngestConfig::default(),
+            processor: ProcessorConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod import;
 mod keys;
+mod services;
 mod simulate;
 
 use std::path::PathBuf;
@@ -49,6 +50,12 @@ struct GlobalArgs {
 enum Command {
     /// Run the ingest service: authentication and the callstats REST API, writing to the bus.
     Ingest(IngestArgs),
+    /// Run ingest, processor and query in one process (embedded log unless --kafka), with the dashboard.
+    Up(UpArgs),
+    /// Run the processor: consume the bus, compute quality and summaries, write Parquet.
+    Processor,
+    /// Run the query service: dashboard API, SQL and the web dashboard over the Parquet tables.
+    Query(QueryArgs),
     /// Manage registered apps and their keys.
     #[command(subcommand)]
     Apps(AppsCommand),
@@ -63,6 +70,23 @@ enum Command {
 #[derive(Debug, Args)]
 struct IngestArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// Address of the ingest API [default: 127.0.0.1:8080].
+    #[arg(long)]
+    ingest_listen: Option<String>,
+    /// Address of the dashboard and query API [default: 127.0.0.1:8081].
+    #[arg(long)]
+    query_listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    /// Address to listen on [default: 127.0.0.1:8081].
     #[arg(long)]
     listen: Option<String>,
 }
@@ -128,7 +152,7 @@ fn load_config(global: &GlobalArgs, extra: Figment) -> anyhow::Result<Config> {
     Config::load(global.config.as_deref(), flags)
 }
 
-fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+pub fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match &config.bus.kafka {
         Some(brokers) => {
             let mut kafka = KafkaConfig::new(brokers);
@@ -241,7 +265,7 @@ fn apps(config: &Config, command: AppsCommand) -> anyhow::Result<()> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =
@@ -309,6 +333,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// An actix system (its servers spawn local tasks) on a multi-threaded tokio runtime, so the processor and
+/// the query engine get every core.
+fn service_system() -> actix_web::rt::SystemRunner {
+    actix_web::rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
@@ -319,6 +354,27 @@ fn main() -> anyhow::Result<()> {
             let report = runtime()?.block_on(simulate::run(args))?;
             simulate::print(&report);
             Ok(())
+        }
+        Command::Up(args) => {
+            let mut flags = Figment::new();
+            if let Some(listen) = args.ingest_listen {
+                flags = flags.merge(Serialized::default("ingest.listen", listen));
+            }
+            if let Some(listen) = args.query_listen {
+                flags = flags.merge(Serialized::default("query.listen", listen));
+            }
+            service_system().block_on(services::up(load_config(&cli.global, flags)?))
+        }
+        Command::Processor => service_system().block_on(services::processor(load_config(
+            &cli.global,
+            Figment::new(),
+        )?)),
+        Command::Query(args) => {
+            let mut flags = Figment::new();
+            if let Some(listen) = args.listen {
+                flags = flags.merge(Serialized::default("query.listen", listen));
+            }
+            service_system().block_on(services::query(load_config(&cli.global, flags)?))
         }
         Command::Import(args) => {
             let config = load_config(&cli.global, Figment::new())?;
@@ -331,7 +387,7 @@ fn main() -> anyhow::Result<()> {
             }
             let config = load_config(&cli.global, flags)?;
             // actix's server runs on the actix system inside a tokio LocalSet.
-            actix_web::rt::System::new().block_on(ingest(config))
+            service_system().block_on(ingest(config))
         }
     }
 }

@@ -77,18 +77,18 @@ pub struct Report {
     latencies_us: Vec<u64>,
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    app_id: String,
-    secret: String,
-    retries: AtomicU64,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) app_id: String,
+    pub(crate) secret: String,
+    pub(crate) retries: AtomicU64,
 }
 
 const MAX_ATTEMPTS: u32 = 8;
 
 impl Client {
-    async fn handshake(&self, user: &str) -> anyhow::Result<String> {
+    pub(crate) async fn handshake(&self, user: &str) -> anyhow::Result<String> {
         let challenge: serde_json::Value = self
             .http
             .post(format!("{}/v1/auth/challenge", self.base))
@@ -121,7 +121,7 @@ impl Client {
     }
 
     /// Sends one batch until it is acknowledged or refused for good; returns the final status.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         conference: &str,
         token: &mut String,
