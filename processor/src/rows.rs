@@ -1,0 +1,1009 @@
+//! One Rust struct per Parquet table, and their conversion to Arrow record batches.
+//!
+//! The state machine ([`crate::state`]) produces these plain structs, so its tests can look at
+//! named fields; [`to_batch`] turns a slice of them into a batch of the table's
+//! [`callscope_schemas::tables::file_schema`] (the table schema without the Hive partition
+//! columns, whose values live in the directory names), sorted by the table's
+//! [`callscope_schemas::tables::sort_key`].
+//!
+//! Each struct lists its columns in schema order through [`Row::cells`]; [`to_batch`] checks
+//! every cell against the schema's type and nullability, so a drift between a struct and
+//! `schemas/src/tables.rs` fails the first test that writes a row, never silently.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
+    StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use callscope_schemas::tables;
+
+/// One value of a row, in the column's Arrow type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Str(&'a str),
+    I32(i32),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    /// Unix milliseconds, for `Timestamp(Millisecond, "UTC")` columns.
+    Ts(i64),
+    Strs(&'a [String]),
+    Counts(&'a [(String, i64)]),
+}
+
+impl<'a> Cell<'a> {
+    fn opt_str(v: &'a Option<String>) -> Self {
+        v.as_deref().map_or(Cell::Null, Cell::Str)
+    }
+    fn opt_i32(v: Option<i32>) -> Self {
+        v.map_or(Cell::Null, Cell::I32)
+    }
+    fn opt_i64(v: Option<i64>) -> Self {
+        v.map_or(Cell::Null, Cell::I64)
+    }
+    /// Non-finite floats are stored as null: NaN in a column poisons every aggregate over it.
+    fn opt_f64(v: Option<f64>) -> Self {
+        v.filter(|x| x.is_finite()).map_or(Cell::Null, Cell::F64)
+    }
+    fn opt_bool(v: Option<bool>) -> Self {
+        v.map_or(Cell::Null, Cell::Bool)
+    }
+    fn opt_ts(v: Option<i64>) -> Self {
+        v.map_or(Cell::Null, Cell::Ts)
+    }
+    fn opt_strs(v: &'a Option<Vec<String>>) -> Self {
+        v.as_deref().map_or(Cell::Null, Cell::Strs)
+    }
+    fn opt_counts(v: &'a Option<Vec<(String, i64)>>) -> Self {
+        v.as_deref().map_or(Cell::Null, Cell::Counts)
+    }
+}
+
+/// A row of one table.
+pub trait Row {
+    /// The table name, one of `callscope_schemas::tables`' constants.
+    const TABLE: &'static str;
+    /// The Hive partition values: `app_id` and `date` (`YYYY-MM-DD`).
+    fn partition(&self) -> (&str, &str);
+    /// The values of the file schema's columns, in order.
+    fn cells(&self) -> Vec<Cell<'_>>;
+}
+
+/// Why rows could not become a batch: always a programming error (a struct that no longer
+/// matches its schema), reported with the table and column.
+#[derive(Debug, thiserror::Error)]
+#[must_use]
+pub enum RowError {
+    #[error("{table}: unknown table")]
+    UnknownTable { table: &'static str },
+    #[error("{table}: row has {got} cells, the file schema has {want} columns")]
+    Width {
+        table: &'static str,
+        got: usize,
+        want: usize,
+    },
+    #[error("{table}.{column}: cell {cell} does not fit the column type {data_type}")]
+    Type {
+        table: &'static str,
+        column: String,
+        cell: String,
+        data_type: DataType,
+    },
+    #[error("{table}: {source}")]
+    Arrow {
+        table: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+}
+
+/// The Arrow builder of one column.
+enum Column {
+    Str(StringBuilder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Ts(TimestampMillisecondBuilder),
+    Strs(ListBuilder<StringBuilder>),
+    Counts(MapBuilder<StringBuilder, Int64Builder>),
+}
+
+impl Column {
+    fn for_type(data_type: &DataType, capacity: usize) -> Option<Self> {
+        Some(match data_type {
+            DataType::Utf8 => Column::Str(StringBuilder::with_capacity(capacity, capacity * 16)),
+            DataType::Int32 => Column::I32(Int32Builder::with_capacity(capacity)),
+            DataType::Int64 => Column::I64(Int64Builder::with_capacity(capacity)),
+            DataType::Float64 => Column::F64(Float64Builder::with_capacity(capacity)),
+            DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(capacity)),
+            DataType::Timestamp(TimeUnit::Millisecond, tz) => Column::Ts(
+                TimestampMillisecondBuilder::with_capacity(capacity).with_timezone_opt(tz.clone()),
+            ),
+            t if *t == tables::string_list_type() => {
+                Column::Strs(ListBuilder::new(StringBuilder::new()))
+            }
+            t if *t == tables::count_map_type() => Column::Counts(MapBuilder::new(
+                None,
+                StringBuilder::new(),
+                Int64Builder::new(),
+            )),
+            _ => return None,
+        })
+    }
+
+    /// Appends a cell; `false` when the cell does not fit the column type.
+    fn push(&mut self, cell: &Cell<'_>) -> bool {
+        match (self, cell) {
+            (Column::Str(b), Cell::Null) => b.append_null(),
+            (Column::Str(b), Cell::Str(s)) => b.append_value(s),
+            (Column::I32(b), Cell::Null) => b.append_null(),
+            (Column::I32(b), Cell::I32(v)) => b.append_value(*v),
+            (Column::I64(b), Cell::Null) => b.append_null(),
+            (Column::I64(b), Cell::I64(v)) => b.append_value(*v),
+            (Column::F64(b), Cell::Null) => b.append_null(),
+            (Column::F64(b), Cell::F64(v)) => b.append_value(*v),
+            (Column::Bool(b), Cell::Null) => b.append_null(),
+            (Column::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (Column::Ts(b), Cell::Null) => b.append_null(),
+            (Column::Ts(b), Cell::Ts(v)) => b.append_value(*v),
+            (Column::Strs(b), Cell::Null) => b.append(false),
+            (Column::Strs(b), Cell::Strs(items)) => {
+                for item in *items {
+                    b.values().append_value(item);
+                }
+                b.append(true);
+            }
+            (Column::Counts(b), Cell::Null) => {
+                // A null map cannot fail to append: only a length mismatch of keys and values
+                // can, and a null entry appends neither.
+                return b.append(false).is_ok();
+            }
+            (Column::Counts(b), Cell::Counts(entries)) => {
+                for (k, v) in *entries {
+                    b.keys().append_value(k);
+                    b.values().append_value(*v);
+                }
+                return b.append(true).is_ok();
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Column::Str(mut b) => Arc::new(b.finish()),
+            Column::I32(mut b) => Arc::new(b.finish()),
+            Column::I64(mut b) => Arc::new(b.finish()),
+            Column::F64(mut b) => Arc::new(b.finish()),
+            Column::Bool(mut b) => Arc::new(b.finish()),
+            Column::Ts(mut b) => Arc::new(b.finish()),
+            Column::Strs(mut b) => Arc::new(b.finish()),
+            Column::Counts(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// The file schema (table schema without `app_id` and `date`) of a table.
+pub fn file_schema(table: &'static str) -> Result<SchemaRef, RowError> {
+    tables::schema(table)
+        .map(|s| tables::file_schema(&s))
+        .ok_or(RowError::UnknownTable { table })
+}
+
+/// Builds one batch of `rows` in the table's file schema, sorted by its sort key.
+pub fn to_batch<R: Row>(rows: &[&R]) -> Result<RecordBatch, RowError> {
+    let table = R::TABLE;
+    let schema = file_schema(table)?;
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column =
+            Column::for_type(field.data_type(), rows.len()).ok_or_else(|| RowError::Type {
+                table,
+                column: field.name().clone(),
+                cell: "(no builder for this type)".to_owned(),
+                data_type: field.data_type().clone(),
+            })?;
+        columns.push(column);
+    }
+    for row in rows {
+        let cells = row.cells();
+        if cells.len() != columns.len() {
+            return Err(RowError::Width {
+                table,
+                got: cells.len(),
+                want: columns.len(),
+            });
+        }
+        for ((column, cell), field) in columns.iter_mut().zip(&cells).zip(schema.fields()) {
+            if !column.push(cell) {
+                return Err(RowError::Type {
+                    table,
+                    column: field.name().clone(),
+                    cell: format!("{cell:?}"),
+                    data_type: field.data_type().clone(),
+                });
+            }
+        }
+    }
+    let arrays: Vec<ArrayRef> = columns.into_iter().map(Column::finish).collect();
+    // try_new checks every non-nullable column for nulls, so a missing required value fails here.
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)
+        .map_err(|source| RowError::Arrow { table, source })?;
+    sort_batch(table, &batch)
+}
+
+/// Sorts a batch by the table's sort key (ENGINEERING: conference, then time), so readers can
+/// prune row groups and pages by conference and the query planner can trust `WITH ORDER`.
+fn sort_batch(table: &'static str, batch: &RecordBatch) -> Result<RecordBatch, RowError> {
+    let key = tables::sort_key(table);
+    if key.is_empty() || batch.num_rows() < 2 {
+        return Ok(batch.clone());
+    }
+    let mut sort_columns = Vec::with_capacity(key.len());
+    for name in key {
+        let values = batch
+            .column_by_name(name)
+            .ok_or_else(|| RowError::Type {
+                table,
+                column: (*name).to_owned(),
+                cell: "(sort key column missing)".to_owned(),
+                data_type: DataType::Null,
+            })?
+            .clone();
+        sort_columns.push(SortColumn {
+            values,
+            options: None,
+        });
+    }
+    let indices = lexsort_to_indices(&sort_columns, None)
+        .map_err(|source| RowError::Arrow { table, source })?;
+    take_record_batch(batch, &indices).map_err(|source| RowError::Arrow { table, source })
+}
+
+/// The UTC date (`YYYY-MM-DD`) of unix milliseconds: the `date` partition value.
+#[must_use]
+pub fn utc_date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    // d is in 1..=31 and m in 1..=12 by construction.
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row tables: one row per message (or per report / interval of a message)
+// ---------------------------------------------------------------------------------------------
+
+/// `events`: every accepted envelope, flattened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub app_id: String,
+    pub date: String,
+    pub received_at: i64,
+    pub client_ts: Option<i64>,
+    pub kind: &'static str,
+    pub event_type: Option<&'static str>,
+    pub origin: &'static str,
+    pub schema_version: i32,
+    pub conference_id: String,
+    pub uc_id: Option<String>,
+    pub user_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub remote_user_id: Option<String>,
+    pub payload_json: String,
+    pub bus_partition: Option<i32>,
+    pub bus_offset: Option<i64>,
+}
+
+impl Row for EventRow {
+    const TABLE: &'static str = tables::EVENTS;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Ts(self.received_at),
+            Cell::opt_ts(self.client_ts),
+            Cell::Str(self.kind),
+            self.event_type.map_or(Cell::Null, Cell::Str),
+            Cell::Str(self.origin),
+            Cell::I32(self.schema_version),
+            Cell::Str(&self.conference_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::opt_str(&self.user_id),
+            Cell::opt_str(&self.connection_id),
+            Cell::opt_str(&self.remote_user_id),
+            Cell::Str(&self.payload_json),
+            Cell::opt_i32(self.bus_partition),
+            Cell::opt_i64(self.bus_offset),
+        ]
+    }
+}
+
+/// `stats_samples`: key getStats members, one row per report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSampleRow {
+    pub app_id: String,
+    pub date: String,
+    pub received_at: i64,
+    pub sample_ts: i64,
+    pub conference_id: String,
+    pub uc_id: Option<String>,
+    pub user_id: String,
+    pub remote_user_id: Option<String>,
+    pub connection_id: String,
+    pub report_id: String,
+    pub report_type: String,
+    pub ssrc: Option<i64>,
+    pub kind: Option<String>,
+    pub mid: Option<String>,
+    pub track_identifier: Option<String>,
+    pub codec_id: Option<String>,
+    pub mime_type: Option<String>,
+    pub packets_sent: Option<i64>,
+    pub packets_received: Option<i64>,
+    pub packets_lost: Option<i64>,
+    pub bytes_sent: Option<i64>,
+    pub bytes_received: Option<i64>,
+    pub jitter_s: Option<f64>,
+    pub fraction_lost: Option<f64>,
+    pub round_trip_time_s: Option<f64>,
+    pub total_round_trip_time_s: Option<f64>,
+    pub round_trip_time_measurements: Option<i64>,
+    pub frames_per_second: Option<f64>,
+    pub frame_width: Option<i32>,
+    pub frame_height: Option<i32>,
+    pub frames_encoded: Option<i64>,
+    pub frames_decoded: Option<i64>,
+    pub frames_dropped: Option<i64>,
+    pub freeze_count: Option<i64>,
+    pub total_freezes_duration_s: Option<f64>,
+    pub concealed_samples: Option<i64>,
+    pub total_samples_received: Option<i64>,
+    pub audio_level: Option<f64>,
+    pub jitter_buffer_delay_s: Option<f64>,
+    pub jitter_buffer_emitted_count: Option<i64>,
+    pub quality_limitation_reason: Option<String>,
+    pub target_bitrate: Option<f64>,
+    pub state: Option<String>,
+    pub nominated: Option<bool>,
+    pub current_round_trip_time_s: Option<f64>,
+    pub available_outgoing_bitrate: Option<f64>,
+    pub local_candidate_id: Option<String>,
+    pub remote_candidate_id: Option<String>,
+    pub selected_candidate_pair_id: Option<String>,
+    pub candidate_type: Option<String>,
+    pub protocol: Option<String>,
+    pub relay_protocol: Option<String>,
+    pub other_json: Option<String>,
+}
+
+impl Row for StatsSampleRow {
+    const TABLE: &'static str = tables::STATS_SAMPLES;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Ts(self.received_at),
+            Cell::Ts(self.sample_ts),
+            Cell::Str(&self.conference_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::Str(&self.user_id),
+            Cell::opt_str(&self.remote_user_id),
+            Cell::Str(&self.connection_id),
+            Cell::Str(&self.report_id),
+            Cell::Str(&self.report_type),
+            Cell::opt_i64(self.ssrc),
+            Cell::opt_str(&self.kind),
+            Cell::opt_str(&self.mid),
+            Cell::opt_str(&self.track_identifier),
+            Cell::opt_str(&self.codec_id),
+            Cell::opt_str(&self.mime_type),
+            Cell::opt_i64(self.packets_sent),
+            Cell::opt_i64(self.packets_received),
+            Cell::opt_i64(self.packets_lost),
+            Cell::opt_i64(self.bytes_sent),
+            Cell::opt_i64(self.bytes_received),
+            Cell::opt_f64(self.jitter_s),
+            Cell::opt_f64(self.fraction_lost),
+            Cell::opt_f64(self.round_trip_time_s),
+            Cell::opt_f64(self.total_round_trip_time_s),
+            Cell::opt_i64(self.round_trip_time_measurements),
+            Cell::opt_f64(self.frames_per_second),
+            Cell::opt_i32(self.frame_width),
+            Cell::opt_i32(self.frame_height),
+            Cell::opt_i64(self.frames_encoded),
+            Cell::opt_i64(self.frames_decoded),
+            Cell::opt_i64(self.frames_dropped),
+            Cell::opt_i64(self.freeze_count),
+            Cell::opt_f64(self.total_freezes_duration_s),
+            Cell::opt_i64(self.concealed_samples),
+            Cell::opt_i64(self.total_samples_received),
+            Cell::opt_f64(self.audio_level),
+            Cell::opt_f64(self.jitter_buffer_delay_s),
+            Cell::opt_i64(self.jitter_buffer_emitted_count),
+            Cell::opt_str(&self.quality_limitation_reason),
+            Cell::opt_f64(self.target_bitrate),
+            Cell::opt_str(&self.state),
+            Cell::opt_bool(self.nominated),
+            Cell::opt_f64(self.current_round_trip_time_s),
+            Cell::opt_f64(self.available_outgoing_bitrate),
+            Cell::opt_str(&self.local_candidate_id),
+            Cell::opt_str(&self.remote_candidate_id),
+            Cell::opt_str(&self.selected_candidate_pair_id),
+            Cell::opt_str(&self.candidate_type),
+            Cell::opt_str(&self.protocol),
+            Cell::opt_str(&self.relay_protocol),
+            Cell::opt_str(&self.other_json),
+        ]
+    }
+}
+
+/// `track_quality`: one row per track (stats object) per interval.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackQualityRow {
+    pub app_id: String,
+    pub date: String,
+    pub conference_id: String,
+    pub segment: i32,
+    pub connection_id: String,
+    pub user_id: String,
+    pub uc_id: Option<String>,
+    pub remote_user_id: Option<String>,
+    pub associated_user_id: Option<String>,
+    pub ssrc: i64,
+    pub track_id: Option<String>,
+    pub media_kind: &'static str,
+    pub direction: &'static str,
+    pub usage_label: Option<String>,
+    pub codec: Option<String>,
+    pub interval_start: i64,
+    pub interval_end: i64,
+    pub after_gap: bool,
+    pub packets_sent: Option<i64>,
+    pub packets_received: Option<i64>,
+    pub packets_lost: Option<i64>,
+    pub loss_pct: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    pub bitrate_bps: Option<f64>,
+    pub frame_rate: Option<f64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub freeze_ms: Option<f64>,
+    pub concealed_ms: Option<f64>,
+    pub mos: Option<f64>,
+    pub video_score: Option<f64>,
+    pub band: Option<&'static str>,
+}
+
+impl Row for TrackQualityRow {
+    const TABLE: &'static str = tables::TRACK_QUALITY;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Str(&self.conference_id),
+            Cell::I32(self.segment),
+            Cell::Str(&self.connection_id),
+            Cell::Str(&self.user_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::opt_str(&self.remote_user_id),
+            Cell::opt_str(&self.associated_user_id),
+            Cell::I64(self.ssrc),
+            Cell::opt_str(&self.track_id),
+            Cell::Str(self.media_kind),
+            Cell::Str(self.direction),
+            Cell::opt_str(&self.usage_label),
+            Cell::opt_str(&self.codec),
+            Cell::Ts(self.interval_start),
+            Cell::Ts(self.interval_end),
+            Cell::Bool(self.after_gap),
+            Cell::opt_i64(self.packets_sent),
+            Cell::opt_i64(self.packets_received),
+            Cell::opt_i64(self.packets_lost),
+            Cell::opt_f64(self.loss_pct),
+            Cell::opt_f64(self.jitter_ms),
+            Cell::opt_f64(self.rtt_ms),
+            Cell::opt_f64(self.bitrate_bps),
+            Cell::opt_f64(self.frame_rate),
+            Cell::opt_i32(self.width),
+            Cell::opt_i32(self.height),
+            Cell::opt_f64(self.freeze_ms),
+            Cell::opt_f64(self.concealed_ms),
+            Cell::opt_f64(self.mos),
+            Cell::opt_f64(self.video_score),
+            self.band.map_or(Cell::Null, Cell::Str),
+        ]
+    }
+}
+
+/// `errors`: reported errors and setup failures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorRow {
+    pub app_id: String,
+    pub date: String,
+    pub received_at: i64,
+    pub client_ts: Option<i64>,
+    pub conference_id: String,
+    pub uc_id: Option<String>,
+    pub user_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub remote_user_id: Option<String>,
+    pub kind: &'static str,
+    pub webrtc_function: Option<&'static str>,
+    pub failure_reason: Option<&'static str>,
+    pub failure_category: Option<&'static str>,
+    pub error_name: Option<String>,
+    pub error_message: Option<String>,
+    pub error_stack: Option<String>,
+    pub constraint_name: Option<String>,
+    pub has_local_sdp: bool,
+    pub has_remote_sdp: bool,
+}
+
+impl Row for ErrorRow {
+    const TABLE: &'static str = tables::ERRORS;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Ts(self.received_at),
+            Cell::opt_ts(self.client_ts),
+            Cell::Str(&self.conference_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::opt_str(&self.user_id),
+            Cell::opt_str(&self.connection_id),
+            Cell::opt_str(&self.remote_user_id),
+            Cell::Str(self.kind),
+            self.webrtc_function.map_or(Cell::Null, Cell::Str),
+            self.failure_reason.map_or(Cell::Null, Cell::Str),
+            self.failure_category.map_or(Cell::Null, Cell::Str),
+            Cell::opt_str(&self.error_name),
+            Cell::opt_str(&self.error_message),
+            Cell::opt_str(&self.error_stack),
+            Cell::opt_str(&self.constraint_name),
+            Cell::Bool(self.has_local_sdp),
+            Cell::Bool(self.has_remote_sdp),
+        ]
+    }
+}
+
+/// `feedback`: one row per submission.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedbackRow {
+    pub app_id: String,
+    pub date: String,
+    pub received_at: i64,
+    pub client_ts: Option<i64>,
+    pub conference_id: String,
+    pub uc_id: Option<String>,
+    pub user_id: String,
+    pub remote_user_id: Option<String>,
+    pub overall: i32,
+    pub audio: Option<i32>,
+    pub video: Option<i32>,
+    pub screen: Option<i32>,
+    pub comment: Option<String>,
+}
+
+impl Row for FeedbackRow {
+    const TABLE: &'static str = tables::FEEDBACK;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Ts(self.received_at),
+            Cell::opt_ts(self.client_ts),
+            Cell::Str(&self.conference_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::Str(&self.user_id),
+            Cell::opt_str(&self.remote_user_id),
+            Cell::I32(self.overall),
+            Cell::opt_i32(self.audio),
+            Cell::opt_i32(self.video),
+            Cell::opt_i32(self.screen),
+            Cell::opt_str(&self.comment),
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary tables: written when a conference segment closes
+// ---------------------------------------------------------------------------------------------
+
+/// `conferences`: one row per conference segment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConferenceRow {
+    pub app_id: String,
+    pub date: String,
+    pub conference_id: String,
+    pub segment: i32,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub end_reason: Option<String>,
+    pub last_event_at: i64,
+    pub users: i32,
+    pub fabrics: i32,
+    pub fabrics_setup: i32,
+    pub fabrics_failed: i32,
+    pub setup_status: Option<&'static str>,
+    pub setup_delay_min_ms: Option<f64>,
+    pub setup_delay_max_ms: Option<f64>,
+    pub setup_delay_mean_ms: Option<f64>,
+    pub setup_delay_median_ms: Option<f64>,
+    pub failures_by_reason: Option<Vec<(String, i64)>>,
+    pub termination_reasons: Option<Vec<(String, i64)>>,
+    pub mean_mos: Option<f64>,
+    pub worst_user_mos: Option<f64>,
+    pub worst_user_id: Option<String>,
+    pub mean_video_score: Option<f64>,
+    pub worst_user_video_score: Option<f64>,
+    pub feedback_mean: Option<f64>,
+    pub feedback_count: i32,
+    pub relay_share: Option<f64>,
+    pub browsers: Option<Vec<String>>,
+    pub os: Option<Vec<String>>,
+    pub app_versions: Option<Vec<String>>,
+    pub site_ids: Option<Vec<String>>,
+}
+
+impl Row for ConferenceRow {
+    const TABLE: &'static str = tables::CONFERENCES;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Str(&self.conference_id),
+            Cell::I32(self.segment),
+            Cell::Ts(self.start_time),
+            Cell::opt_ts(self.end_time),
+            Cell::opt_i64(self.duration_ms),
+            Cell::opt_str(&self.end_reason),
+            Cell::Ts(self.last_event_at),
+            Cell::I32(self.users),
+            Cell::I32(self.fabrics),
+            Cell::I32(self.fabrics_setup),
+            Cell::I32(self.fabrics_failed),
+            self.setup_status.map_or(Cell::Null, Cell::Str),
+            Cell::opt_f64(self.setup_delay_min_ms),
+            Cell::opt_f64(self.setup_delay_max_ms),
+            Cell::opt_f64(self.setup_delay_mean_ms),
+            Cell::opt_f64(self.setup_delay_median_ms),
+            Cell::opt_counts(&self.failures_by_reason),
+            Cell::opt_counts(&self.termination_reasons),
+            Cell::opt_f64(self.mean_mos),
+            Cell::opt_f64(self.worst_user_mos),
+            Cell::opt_str(&self.worst_user_id),
+            Cell::opt_f64(self.mean_video_score),
+            Cell::opt_f64(self.worst_user_video_score),
+            Cell::opt_f64(self.feedback_mean),
+            Cell::I32(self.feedback_count),
+            Cell::opt_f64(self.relay_share),
+            Cell::opt_strs(&self.browsers),
+            Cell::opt_strs(&self.os),
+            Cell::opt_strs(&self.app_versions),
+            Cell::opt_strs(&self.site_ids),
+        ]
+    }
+}
+
+/// `fabrics`: one row per PeerConnection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FabricRow {
+    pub app_id: String,
+    pub date: String,
+    pub conference_id: String,
+    pub segment: i32,
+    pub connection_id: String,
+    pub user_id: String,
+    pub uc_id: Option<String>,
+    pub remote_user_id: Option<String>,
+    pub fabric_usage: Option<&'static str>,
+    pub remote_endpoint_type: Option<&'static str>,
+    pub transmission_direction: Option<&'static str>,
+    pub created_at: Option<i64>,
+    pub setup_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub terminated_at: Option<i64>,
+    pub setup_delay_ms: Option<f64>,
+    pub ice_gathering_ms: Option<f64>,
+    pub ice_connectivity_ms: Option<f64>,
+    pub dtls_ms: Option<f64>,
+    pub outcome: &'static str,
+    pub failure_reason: Option<&'static str>,
+    pub failure_category: Option<&'static str>,
+    pub failed_function: Option<&'static str>,
+    pub relayed: Option<bool>,
+    pub relay_protocol: Option<String>,
+    pub local_candidate_type: Option<String>,
+    pub remote_candidate_type: Option<String>,
+    pub transport_protocol: Option<String>,
+    pub ice_restarts: i32,
+    pub disruptions: i32,
+    pub disrupted_ms: Option<f64>,
+    pub transport_changes: i32,
+    pub dropped: bool,
+    pub terminated_reason: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub last_event_at: i64,
+}
+
+impl Row for FabricRow {
+    const TABLE: &'static str = tables::FABRICS;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Str(&self.conference_id),
+            Cell::I32(self.segment),
+            Cell::Str(&self.connection_id),
+            Cell::Str(&self.user_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::opt_str(&self.remote_user_id),
+            self.fabric_usage.map_or(Cell::Null, Cell::Str),
+            self.remote_endpoint_type.map_or(Cell::Null, Cell::Str),
+            self.transmission_direction.map_or(Cell::Null, Cell::Str),
+            Cell::opt_ts(self.created_at),
+            Cell::opt_ts(self.setup_at),
+            Cell::opt_ts(self.failed_at),
+            Cell::opt_ts(self.terminated_at),
+            Cell::opt_f64(self.setup_delay_ms),
+            Cell::opt_f64(self.ice_gathering_ms),
+            Cell::opt_f64(self.ice_connectivity_ms),
+            Cell::opt_f64(self.dtls_ms),
+            Cell::Str(self.outcome),
+            self.failure_reason.map_or(Cell::Null, Cell::Str),
+            self.failure_category.map_or(Cell::Null, Cell::Str),
+            self.failed_function.map_or(Cell::Null, Cell::Str),
+            Cell::opt_bool(self.relayed),
+            Cell::opt_str(&self.relay_protocol),
+            Cell::opt_str(&self.local_candidate_type),
+            Cell::opt_str(&self.remote_candidate_type),
+            Cell::opt_str(&self.transport_protocol),
+            Cell::I32(self.ice_restarts),
+            Cell::I32(self.disruptions),
+            Cell::opt_f64(self.disrupted_ms),
+            Cell::I32(self.transport_changes),
+            Cell::Bool(self.dropped),
+            Cell::opt_str(&self.terminated_reason),
+            Cell::opt_i64(self.duration_ms),
+            Cell::Ts(self.last_event_at),
+        ]
+    }
+}
+
+/// `user_quality`: one row per user per conference segment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserQualityRow {
+    pub app_id: String,
+    pub date: String,
+    pub conference_id: String,
+    pub segment: i32,
+    pub user_id: String,
+    pub uc_id: Option<String>,
+    pub endpoint_type: Option<String>,
+    pub browser: Option<String>,
+    pub browser_version: Option<String>,
+    pub os: Option<String>,
+    pub os_version: Option<String>,
+    pub app_version: Option<String>,
+    pub site_id: Option<String>,
+    pub joined_at: Option<i64>,
+    pub left_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub measured_ms: i64,
+    pub mean_mos: Option<f64>,
+    pub mean_video_score: Option<f64>,
+    pub mean_loss_pct: Option<f64>,
+    pub mean_jitter_ms: Option<f64>,
+    pub mean_rtt_ms: Option<f64>,
+    pub mean_bitrate_bps: Option<f64>,
+    pub worst_interval_start: Option<i64>,
+    pub worst_interval_mos: Option<f64>,
+    pub worst_interval_video_score: Option<f64>,
+    pub share_excellent: Option<f64>,
+    pub share_good: Option<f64>,
+    pub share_fair: Option<f64>,
+    pub share_poor: Option<f64>,
+    pub share_bad: Option<f64>,
+    pub feedback_overall: Option<i32>,
+}
+
+impl Row for UserQualityRow {
+    const TABLE: &'static str = tables::USER_QUALITY;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Str(&self.conference_id),
+            Cell::I32(self.segment),
+            Cell::Str(&self.user_id),
+            Cell::opt_str(&self.uc_id),
+            Cell::opt_str(&self.endpoint_type),
+            Cell::opt_str(&self.browser),
+            Cell::opt_str(&self.browser_version),
+            Cell::opt_str(&self.os),
+            Cell::opt_str(&self.os_version),
+            Cell::opt_str(&self.app_version),
+            Cell::opt_str(&self.site_id),
+            Cell::opt_ts(self.joined_at),
+            Cell::opt_ts(self.left_at),
+            Cell::opt_i64(self.duration_ms),
+            Cell::I64(self.measured_ms),
+            Cell::opt_f64(self.mean_mos),
+            Cell::opt_f64(self.mean_video_score),
+            Cell::opt_f64(self.mean_loss_pct),
+            Cell::opt_f64(self.mean_jitter_ms),
+            Cell::opt_f64(self.mean_rtt_ms),
+            Cell::opt_f64(self.mean_bitrate_bps),
+            Cell::opt_ts(self.worst_interval_start),
+            Cell::opt_f64(self.worst_interval_mos),
+            Cell::opt_f64(self.worst_interval_video_score),
+            Cell::opt_f64(self.share_excellent),
+            Cell::opt_f64(self.share_good),
+            Cell::opt_f64(self.share_fair),
+            Cell::opt_f64(self.share_poor),
+            Cell::opt_f64(self.share_bad),
+            Cell::opt_i32(self.feedback_overall),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int32Type;
+
+    use super::*;
+
+    #[test]
+    fn utc_dates_by_hand() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        // examples::RECEIVED_AT_MS: 2023-11-14T22:13:20Z.
+        assert_eq!(utc_date(1_700_000_000_000), "2023-11-14");
+        // 2024-02-29 is a leap day: 19 782 days after the epoch.
+        assert_eq!(utc_date(19_782 * 86_400_000), "2024-02-29");
+        assert_eq!(utc_date(19_782 * 86_400_000 - 1), "2024-02-28");
+        assert_eq!(utc_date(-1), "1969-12-31");
+    }
+
+    fn conference(id: &str, segment: i32) -> ConferenceRow {
+        ConferenceRow {
+            app_id: "a".into(),
+            date: "2024-01-01".into(),
+            conference_id: id.into(),
+            segment,
+            failures_by_reason: Some(vec![("IceConnectionFailure".into(), 1)]),
+            browsers: Some(vec!["Chrome".into(), "Firefox".into()]),
+            ..ConferenceRow::default()
+        }
+    }
+
+    #[test]
+    fn every_table_row_fits_its_schema_and_is_sorted() {
+        let rows = [conference("b", 0), conference("a", 1), conference("a", 0)];
+        let refs: Vec<&ConferenceRow> = rows.iter().collect();
+        let batch = to_batch(&refs).unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        let ids = batch.column(0).as_string::<i32>();
+        let segs = batch.column(1).as_primitive::<Int32Type>();
+        let order: Vec<(String, i32)> = (0..3)
+            .map(|i| (ids.value(i).to_owned(), segs.value(i)))
+            .collect();
+        assert_eq!(
+            order,
+            [("a".into(), 0), ("a".into(), 1), ("b".into(), 0)],
+            "sorted by conference_id, segment"
+        );
+        let reasons = batch.column_by_name("failures_by_reason").unwrap();
+        assert_eq!(reasons.data_type(), &tables::count_map_type());
+        assert!(batch.column_by_name("end_time").unwrap().is_null(0));
+
+        // One default row of every other table converts without a type or nullability error.
+        to_batch(&[&EventRow {
+            app_id: "a".into(),
+            date: "d".into(),
+            received_at: 1,
+            client_ts: None,
+            kind: "user_alive",
+            event_type: None,
+            origin: "rest",
+            schema_version: 1,
+            conference_id: "c".into(),
+            uc_id: None,
+            user_id: None,
+            connection_id: None,
+            remote_user_id: None,
+            payload_json: "{}".into(),
+            bus_partition: Some(0),
+            bus_offset: Some(7),
+        }])
+        .unwrap();
+        to_batch(&[&StatsSampleRow::default()]).unwrap();
+        to_batch(&[&TrackQualityRow {
+            media_kind: "audio",
+            direction: "inbound",
+            ..TrackQualityRow::default()
+        }])
+        .unwrap();
+        to_batch(&[&ErrorRow {
+            kind: "report_error",
+            ..ErrorRow::default()
+        }])
+        .unwrap();
+        to_batch(&[&FeedbackRow::default()]).unwrap();
+        to_batch(&[&FabricRow {
+            outcome: "setup",
+            ..FabricRow::default()
+        }])
+        .unwrap();
+        to_batch(&[&UserQualityRow::default()]).unwrap();
+    }
+
+    #[test]
+    fn a_null_in_a_required_column_is_an_error() {
+        struct Bad(FeedbackRow);
+        impl Row for Bad {
+            const TABLE: &'static str = tables::FEEDBACK;
+            fn partition(&self) -> (&str, &str) {
+                ("a", "d")
+            }
+            fn cells(&self) -> Vec<Cell<'_>> {
+                let mut cells = self.0.cells();
+                cells[0] = Cell::Null;
+                cells
+            }
+        }
+        let err = to_batch(&[&Bad(FeedbackRow::default())]).unwrap_err();
+        assert!(matches!(err, RowError::Arrow { .. }), "{err}");
+        struct Narrow;
+        impl Row for Narrow {
+            const TABLE: &'static str = tables::FEEDBACK;
+            fn partition(&self) -> (&str, &str) {
+                ("a", "d")
+            }
+            fn cells(&self) -> Vec<Cell<'_>> {
+                vec![Cell::Ts(1)]
+            }
+        }
+        assert!(matches!(
+            to_batch(&[&Narrow]).unwrap_err(),
+            RowError::Width { got: 1, .. }
+        ));
+    }
+}

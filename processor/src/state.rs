@@ -1,0 +1,2270 @@
+//! The state of the conferences of one bus partition, built from envelopes in offset order.
+//!
+//! Pure: no I/O, no clock. The caller ([`crate::run`]) feeds envelopes with their bus position
+//! and says whether their rows are already durable ([`Mode::Rebuild`]) or not ([`Mode::Live`]);
+//! this module keeps the per-conference state, decides when a conference segment closes, and
+//! collects the table rows in an [`Output`] that the caller takes at each flush.
+//!
+//! The rules (docs/processor.md, "Conferences"):
+//! - a segment opens at the first event of a conference that has no open segment, except for
+//!   epilogue events (user left, user alive, fabric terminated, feedback), which only produce
+//!   row-table rows;
+//! - it ends when every participant has left or terminated all its fabrics (`all_left`), and is
+//!   closed `close_grace_ms` of event time later so that trailing events land in it; or it is
+//!   closed when the partition's event clock (the highest `received_at_ms` seen) passes its last
+//!   message + `conference_timeout_ms` (`timeout`); or by the caller (wall-clock idle timer,
+//!   memory bound);
+//! - every close is remembered in the partition's history (persisted in the checkpoint), so a
+//!   replay after a restart closes the same segments at the same positions, skips messages of
+//!   segments whose start is not replayed, and numbers late segments the same way.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use callscope_schemas::enums::{IceEventType, StateChangeType};
+use callscope_schemas::envelope::APP_LEVEL_CONFERENCE_PREFIX;
+use callscope_schemas::events::{
+    IceCandidatePair, ReportError, StatsReport, StatsSample, UserFeedback,
+};
+use callscope_schemas::{Envelope, EventKind, Payload};
+use serde::{Deserialize, Serialize};
+
+use crate::quality::{
+    Aggregate, CounterSnapshot, CounterTracker, FabricTimeline, FailureReason, IceState,
+    IceTransition, Interval, Media, Outcome, ReportedError, Score, SetupFailure, TrackKind,
+    TrackerConfig, Update, WebRtcFunction, evaluate, score_interval,
+};
+use crate::rows::{
+    ConferenceRow, ErrorRow, EventRow, FabricRow, FeedbackRow, StatsSampleRow, TrackQualityRow,
+    UserQualityRow, utc_date,
+};
+
+/// `conferences.end_reason` of a segment closed to bound memory (not in
+/// `callscope_schemas::enums::ConferenceEndReason`, which only knows `all_left` and `timeout`).
+pub const END_REASON_EVICTED: &str = "evicted";
+/// `conferences.end_reason` when every participant left or terminated its fabrics.
+pub const END_REASON_ALL_LEFT: &str = "all_left";
+/// `conferences.end_reason` when nothing arrived for the conference timeout.
+pub const END_REASON_TIMEOUT: &str = "timeout";
+
+/// Settings of the state machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StateConfig {
+    /// A conference with no message for this long (event time) is closed.
+    pub conference_timeout_ms: i64,
+    /// Event time a conference that ended (everyone left) stays open for trailing events.
+    pub close_grace_ms: i64,
+    /// How long (event time) the segment number of a closed conference is remembered, so late
+    /// data starts segment n + 1 instead of a second segment 0.
+    pub late_window_ms: i64,
+    pub tracker: TrackerConfig,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            conference_timeout_ms: 30_000,
+            close_grace_ms: 10_000,
+            late_window_ms: 3_600_000,
+            tracker: TrackerConfig::default(),
+        }
+    }
+}
+
+/// Where an envelope was read: the record's offset in its partition and the envelope's index in
+/// the record (a record may carry a batch).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct Position {
+    pub offset: i64,
+    pub index: u32,
+}
+
+impl Position {
+    #[must_use]
+    pub const fn new(offset: i64, index: u32) -> Self {
+        Self { offset, index }
+    }
+}
+
+/// Whether an envelope's rows still have to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Not yet durable: produce rows, apply every closing rule.
+    Live,
+    /// Already in durable files (offset ≤ the checkpoint's `flushed_through`): rebuild state
+    /// only; segments close exactly where the history says they closed.
+    Rebuild,
+}
+
+/// A conference: app and conference id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfKey {
+    pub app_id: String,
+    pub conference_id: String,
+}
+
+/// A closed segment, as remembered in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedSegment {
+    pub segment: i32,
+    /// The envelope that opened it.
+    pub first: Position,
+    /// The last envelope applied to it.
+    pub last: Position,
+    pub end_reason: String,
+    /// `received_at_ms` of its last message.
+    pub last_event_ms: i64,
+}
+
+/// The closed segments of one conference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub app_id: String,
+    pub conference_id: String,
+    pub segments: Vec<ClosedSegment>,
+}
+
+/// The summary rows of one closed segment, kept together so the writer can name their files
+/// after the segment's first position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub app_id: String,
+    pub date: String,
+    pub first: Position,
+    pub conference: ConferenceRow,
+    pub fabrics: Vec<FabricRow>,
+    pub users: Vec<UserQualityRow>,
+}
+
+/// Rows produced since the last [`PartitionState::take_output`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    pub events: Vec<EventRow>,
+    pub stats_samples: Vec<StatsSampleRow>,
+    pub track_quality: Vec<TrackQualityRow>,
+    pub errors: Vec<ErrorRow>,
+    pub feedback: Vec<FeedbackRow>,
+    pub summaries: Vec<Summary>,
+}
+
+impl Output {
+    /// Rows of the per-message tables.
+    #[must_use]
+    pub fn row_count(&self) -> usize {
+        self.events.len()
+            + self.stats_samples.len()
+            + self.track_quality.len()
+            + self.errors.len()
+            + self.feedback.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.row_count() == 0 && self.summaries.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-conference state
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+struct User {
+    uc_id: Option<String>,
+    endpoint_type: Option<String>,
+    browser: Option<String>,
+    browser_version: Option<String>,
+    os: Option<String>,
+    os_version: Option<String>,
+    app_version: Option<String>,
+    site_id: Option<String>,
+    joined_at: Option<i64>,
+    left_at: Option<i64>,
+    left: bool,
+    first_seen: i64,
+    last_seen: i64,
+    feedback_overall: Option<i32>,
+}
+
+/// Relay and candidate facts of a fabric's selected pair.
+#[derive(Debug, Clone, Default)]
+struct Relay {
+    relayed: Option<bool>,
+    relay_protocol: Option<String>,
+    local_candidate_type: Option<String>,
+    remote_candidate_type: Option<String>,
+    transport_protocol: Option<String>,
+}
+
+impl Relay {
+    fn is_known(&self) -> bool {
+        self.relayed.is_some() || self.local_candidate_type.is_some()
+    }
+
+    fn from_pair(pair: &IceCandidatePair) -> Self {
+        Relay {
+            relayed: pair.is_relayed(),
+            relay_protocol: pair.relay_protocol.map(|p| p.as_str().to_owned()),
+            local_candidate_type: pair.local_candidate_type.map(|t| t.as_str().to_owned()),
+            remote_candidate_type: pair.remote_candidate_type.map(|t| t.as_str().to_owned()),
+            transport_protocol: pair.protocol.map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
+/// An entry of a fabric's SSRC map.
+#[derive(Debug, Clone, Default)]
+struct SsrcOwner {
+    user_id: Option<String>,
+    usage_label: Option<String>,
+    track_identifier: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Fabric {
+    uc_id: Option<String>,
+    remote_user_id: Option<String>,
+    usage: Option<&'static str>,
+    remote_endpoint_type: Option<&'static str>,
+    direction: Option<&'static str>,
+    timeline: FabricTimeline,
+    created_at: Option<i64>,
+    terminated_at: Option<i64>,
+    terminated: bool,
+    first_failure_at: Option<i64>,
+    failure_reason: Option<&'static str>,
+    failed_function: Option<&'static str>,
+    relay: Relay,
+    /// Relay facts from events win over those read from getStats candidate reports.
+    relay_from_events: bool,
+    transport_changes: i32,
+    dropped_event: bool,
+    terminated_reason: Option<String>,
+    last_event_time: i64,
+    last_received_at: i64,
+    tracker: CounterTracker,
+    /// Latest RTT of the selected candidate pair, for scoring inbound intervals (inbound-rtp
+    /// carries no RTT of its own).
+    rtt_ms: Option<f64>,
+    ssrcs: HashMap<String, SsrcOwner>,
+    /// Stats ids whose counters reset: their next interval is marked `after_gap`.
+    after_reset: HashSet<String>,
+}
+
+impl Fabric {
+    fn new(tracker: TrackerConfig, time: i64, received_at: i64) -> Self {
+        Self {
+            uc_id: None,
+            remote_user_id: None,
+            usage: None,
+            remote_endpoint_type: None,
+            direction: None,
+            timeline: FabricTimeline::default(),
+            created_at: None,
+            terminated_at: None,
+            terminated: false,
+            first_failure_at: None,
+            failure_reason: None,
+            failed_function: None,
+            relay: Relay::default(),
+            relay_from_events: false,
+            transport_changes: 0,
+            dropped_event: false,
+            terminated_reason: None,
+            last_event_time: time,
+            last_received_at: received_at,
+            tracker: CounterTracker::new(tracker),
+            rtt_ms: None,
+            ssrcs: HashMap::new(),
+            after_reset: HashSet::new(),
+        }
+    }
+
+    fn set_relay_from_events(&mut self, relay: Relay) {
+        if relay.is_known() {
+            self.relay = relay;
+            self.relay_from_events = true;
+        }
+    }
+}
+
+/// Quality of the media associated with one user, per media kind (the scales differ).
+#[derive(Debug, Clone, Default)]
+struct Quality {
+    audio: Aggregate,
+    video: Aggregate,
+}
+
+#[derive(Debug, Clone)]
+struct Conference {
+    segment: i32,
+    first: Position,
+    last: Position,
+    opened_ms: i64,
+    /// `received_at_ms` of the first fabric creation: the conference start when known.
+    start_ms: Option<i64>,
+    last_ms: i64,
+    /// When every participant had left or terminated (`received_at_ms`), while that holds.
+    ended_ms: Option<i64>,
+    /// Event-clock value at which the segment closes.
+    deadline: i64,
+    users: BTreeMap<String, User>,
+    /// Keyed by (reporting user, connection id): connection ids are chosen by clients.
+    fabrics: BTreeMap<(String, String), Fabric>,
+    quality: BTreeMap<String, Quality>,
+    feedback_sum: i64,
+    feedback_count: i32,
+}
+
+impl Conference {
+    fn new(segment: i32, first: Position, received_at: i64) -> Self {
+        Self {
+            segment,
+            first,
+            last: first,
+            opened_ms: received_at,
+            start_ms: None,
+            last_ms: received_at,
+            ended_ms: None,
+            deadline: i64::MAX,
+            users: BTreeMap::new(),
+            fabrics: BTreeMap::new(),
+            quality: BTreeMap::new(),
+            feedback_sum: 0,
+            feedback_count: 0,
+        }
+    }
+
+    /// Every participant left, or terminated every fabric it had (a user without a fabric that
+    /// has not left is still in the call).
+    fn all_done(&self) -> bool {
+        !self.users.is_empty()
+            && self.users.iter().all(|(user_id, user)| {
+                if user.left {
+                    return true;
+                }
+                let mut fabrics = self
+                    .fabrics
+                    .range((user_id.clone(), String::new())..)
+                    .take_while(|((u, _), _)| u == user_id)
+                    .peekable();
+                fabrics.peek().is_some() && fabrics.all(|(_, f)| f.terminated)
+            })
+    }
+
+    fn compute_deadline(&self, config: &StateConfig) -> i64 {
+        match self.ended_ms {
+            Some(ended) => ended.saturating_add(config.close_grace_ms),
+            // Closes once the clock is strictly past last + timeout.
+            None => self
+                .last_ms
+                .saturating_add(config.conference_timeout_ms)
+                .saturating_add(1),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partition state
+// ---------------------------------------------------------------------------------------------
+
+/// The open conferences of one partition, its event clock, its close history and the rows not
+/// yet taken.
+#[derive(Debug)]
+pub struct PartitionState {
+    partition: i32,
+    config: StateConfig,
+    open: HashMap<ConfKey, Conference>,
+    /// (deadline, conference): the next to close first.
+    deadlines: BTreeSet<(i64, ConfKey)>,
+    clock_ms: Option<i64>,
+    history: HashMap<ConfKey, Vec<ClosedSegment>>,
+    out: Output,
+    /// The conference of the last envelope applied: never evicted, or a new conference over
+    /// the limit would evict itself at once.
+    last_touched: Option<ConfKey>,
+}
+
+impl PartitionState {
+    #[must_use]
+    pub fn new(partition: i32, config: StateConfig) -> Self {
+        Self {
+            partition,
+            config,
+            open: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            clock_ms: None,
+            history: HashMap::new(),
+            out: Output::default(),
+            last_touched: None,
+        }
+    }
+
+    /// A state resuming from a checkpoint's history and event clock.
+    #[must_use]
+    pub fn restored(
+        partition: i32,
+        config: StateConfig,
+        history: Vec<HistoryEntry>,
+        clock_ms: Option<i64>,
+    ) -> Self {
+        let mut state = Self::new(partition, config);
+        state.clock_ms = clock_ms;
+        for entry in history {
+            let key = ConfKey {
+                app_id: entry.app_id,
+                conference_id: entry.conference_id,
+            };
+            state.history.insert(key, entry.segments);
+        }
+        state
+    }
+
+    #[must_use]
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The partition's event clock: the highest `received_at_ms` seen.
+    #[must_use]
+    pub fn clock_ms(&self) -> Option<i64> {
+        self.clock_ms
+    }
+
+    #[must_use]
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Rows of the per-message tables waiting to be taken.
+    #[must_use]
+    pub fn pending_rows(&self) -> usize {
+        self.out.row_count()
+    }
+
+    /// The first offset of the oldest open conference: offsets are never committed past it, so
+    /// its state can be rebuilt by replay.
+    #[must_use]
+    pub fn oldest_open_offset(&self) -> Option<i64> {
+        self.open.values().map(|c| c.first.offset).min()
+    }
+
+    /// The open conference closest to its deadline (the one idle the longest), except the one
+    /// that just received a message: the best candidate to evict.
+    fn eviction_candidate(&self) -> Option<&(i64, ConfKey)> {
+        self.deadlines
+            .iter()
+            .find(|(_, key)| self.last_touched.as_ref() != Some(key))
+    }
+
+    /// The deadline of [`Self::evict_one`]'s candidate, to choose among partitions.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.eviction_candidate().map(|(d, _)| *d)
+    }
+
+    /// Takes the rows produced so far.
+    pub fn take_output(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The history to persist, after forgetting what no replay can need: segments whose last
+    /// message is below `committed` (a replay starts at or after it) unless they are the
+    /// conference's latest segment and ended within the late window (its number is needed to
+    /// number late data).
+    pub fn history(&mut self, committed: Option<i64>) -> Vec<HistoryEntry> {
+        let horizon = self
+            .clock_ms
+            .map_or(i64::MIN, |c| c.saturating_sub(self.config.late_window_ms));
+        self.history.retain(|_, segments| {
+            let latest = segments.iter().map(|s| s.segment).max();
+            segments.retain(|s| {
+                committed.is_none_or(|c| s.last.offset >= c)
+                    || (Some(s.segment) == latest && s.last_event_ms >= horizon)
+            });
+            !segments.is_empty()
+        });
+        let mut entries: Vec<HistoryEntry> = self
+            .history
+            .iter()
+            .map(|(key, segments)| HistoryEntry {
+                app_id: key.app_id.clone(),
+                conference_id: key.conference_id.clone(),
+                segments: segments.clone(),
+            })
+            .collect();
+        entries.sort_by(|a, b| (&a.app_id, &a.conference_id).cmp(&(&b.app_id, &b.conference_id)));
+        entries
+    }
+
+    /// Closes every conference whose deadline is at or before `now_ms`. The caller uses it with
+    /// the wall clock when the partition has been silent for the conference timeout.
+    pub fn expire(&mut self, now_ms: i64) -> usize {
+        let mut closed = 0;
+        while let Some((deadline, key)) = self.deadlines.first().cloned() {
+            if deadline > now_ms {
+                break;
+            }
+            self.close(&key, END_REASON_TIMEOUT, Mode::Live);
+            closed += 1;
+        }
+        closed
+    }
+
+    /// Closes the conference that would close next (the oldest idle one, but not the one that
+    /// just received a message) with end reason `evicted`, to bound memory. `false` when there
+    /// is none.
+    pub fn evict_one(&mut self) -> bool {
+        let Some((_, key)) = self.eviction_candidate().cloned() else {
+            return false;
+        };
+        self.close(&key, END_REASON_EVICTED, Mode::Live);
+        true
+    }
+
+    /// Applies one envelope read at `pos`.
+    pub fn apply(&mut self, env: &Envelope, pos: Position, mode: Mode) {
+        let received = env.received_at_ms;
+        self.clock_ms = Some(self.clock_ms.map_or(received, |c| c.max(received)));
+        if mode == Mode::Live {
+            // Late data: a conference whose time ran out closes before this message is applied,
+            // so the message starts its next segment.
+            if let Some(clock) = self.clock_ms {
+                self.expire(clock);
+            }
+            self.emit_message_rows(env, pos);
+        }
+        if env.conference_id.starts_with(APP_LEVEL_CONFERENCE_PREFIX) {
+            // Bridge and system reports outside any conference: events rows only.
+            return;
+        }
+        let key = ConfKey {
+            app_id: env.app_id.clone(),
+            conference_id: env.conference_id.clone(),
+        };
+        if !self.open.contains_key(&key) {
+            let Some(segment) = self.segment_to_open(&key, env.kind(), pos, mode) else {
+                return;
+            };
+            self.open
+                .insert(key.clone(), Conference::new(segment, pos, received));
+        }
+        let Some(mut conf) = self.open.remove(&key) else {
+            return;
+        };
+        self.last_touched = Some(key.clone());
+        self.deadlines.remove(&(conf.deadline, key.clone()));
+        let segment_rows = self.apply_to_conference(&mut conf, &key, env, pos, mode);
+        if mode == Mode::Live {
+            self.out.track_quality.extend(segment_rows);
+        }
+        conf.ended_ms = if conf.all_done() {
+            Some(conf.ended_ms.unwrap_or(received))
+        } else {
+            None
+        };
+        conf.deadline = conf.compute_deadline(&self.config);
+        let first = conf.first;
+        self.deadlines.insert((conf.deadline, key.clone()));
+        self.open.insert(key.clone(), conf);
+        match mode {
+            Mode::Live => {
+                // Closes an ended conference at once when there is no grace period.
+                if let Some(clock) = self.clock_ms {
+                    self.expire(clock);
+                }
+            }
+            Mode::Rebuild => {
+                let closes_here = self.history.get(&key).and_then(|segments| {
+                    segments
+                        .iter()
+                        .find(|s| s.first == first && s.last == pos)
+                        .map(|s| s.end_reason.clone())
+                });
+                if let Some(reason) = closes_here {
+                    self.close(&key, &reason, Mode::Rebuild);
+                }
+            }
+        }
+    }
+
+    /// The segment number to open for a message of a conference with no open segment, or
+    /// `None` when the message must not open one.
+    fn segment_to_open(
+        &self,
+        key: &ConfKey,
+        kind: EventKind,
+        pos: Position,
+        mode: Mode,
+    ) -> Option<i32> {
+        let segments = self.history.get(key);
+        if mode == Mode::Rebuild
+            && let Some(s) = segments
+                .into_iter()
+                .flatten()
+                .find(|s| s.first <= pos && pos <= s.last)
+        {
+            // A remembered segment: reopen it at its first message; a message of a segment
+            // whose start lies before the replay cannot rebuild anything and is skipped.
+            return (s.first == pos).then_some(s.segment);
+        }
+        if is_epilogue(kind) {
+            return None;
+        }
+        Some(
+            segments
+                .into_iter()
+                .flatten()
+                .map(|s| s.segment.saturating_add(1))
+                .max()
+                .unwrap_or(0),
+        )
+    }
+
+    fn close(&mut self, key: &ConfKey, reason: &str, mode: Mode) {
+        let Some(conf) = self.open.remove(key) else {
+            return;
+        };
+        self.deadlines.remove(&(conf.deadline, key.clone()));
+        // A conference that ended by everyone leaving keeps that reason whatever closed it.
+        let reason = if conf.ended_ms.is_some() {
+            END_REASON_ALL_LEFT
+        } else {
+            reason
+        };
+        if mode == Mode::Live {
+            let segments = self.history.entry(key.clone()).or_default();
+            if !segments
+                .iter()
+                .any(|s| s.first == conf.first && s.segment == conf.segment)
+            {
+                segments.push(ClosedSegment {
+                    segment: conf.segment,
+                    first: conf.first,
+                    last: conf.last,
+                    end_reason: reason.to_owned(),
+                    last_event_ms: conf.last_ms,
+                });
+            }
+            let summary = summarize(key, &conf, reason);
+            self.out.summaries.push(summary);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Per-message rows
+    // -----------------------------------------------------------------------------------------
+
+    fn emit_message_rows(&mut self, env: &Envelope, pos: Position) {
+        let date = utc_date(env.received_at_ms);
+        let user_id = user_of(env);
+        let payload_json = env.payload.data_json().unwrap_or_else(|e| {
+            // Serialization of these types cannot fail (see Envelope::to_vec); should it ever,
+            // the row keeps the reason instead of dropping the event.
+            serde_json::json!({ "serialization_error": e.to_string() }).to_string()
+        });
+        self.out.events.push(EventRow {
+            app_id: env.app_id.clone(),
+            date: date.clone(),
+            received_at: env.received_at_ms,
+            client_ts: env.client_ts_ms,
+            kind: env.kind().as_str(),
+            event_type: env.payload.event_type(),
+            origin: env.origin.as_str(),
+            schema_version: i32::from(env.v),
+            conference_id: env.conference_id.clone(),
+            uc_id: env.uc_id.clone(),
+            user_id: (!user_id.is_empty()).then(|| user_id.clone()),
+            connection_id: env.payload.connection_id().map(str::to_owned),
+            remote_user_id: env.payload.remote_id().map(str::to_owned),
+            payload_json,
+            bus_partition: Some(self.partition),
+            bus_offset: Some(pos.offset),
+        });
+        if env.conference_id.starts_with(APP_LEVEL_CONFERENCE_PREFIX) {
+            return;
+        }
+        match &env.payload {
+            Payload::StatsSample(sample) => {
+                self.out.stats_samples.extend(
+                    sample
+                        .stats
+                        .iter()
+                        .map(|report| stats_sample_row(env, &date, &user_id, sample, report)),
+                );
+            }
+            Payload::ReportError(e) => self.out.errors.push(report_error_row(env, &date, e)),
+            Payload::FabricSetupFailed(e) => {
+                let reason = FailureReason::parse(e.reason.as_str());
+                self.out.errors.push(ErrorRow {
+                    connection_id: e.connection_id.clone(),
+                    remote_user_id: e.remote_id.clone(),
+                    kind: EventKind::FabricSetupFailed.as_str(),
+                    failure_reason: Some(e.reason.as_str()),
+                    failure_category: reason.map(|r| r.category().as_str()),
+                    error_name: e.name.clone(),
+                    error_message: e.message.clone(),
+                    error_stack: e.stack.clone(),
+                    ..error_base(env, &date)
+                });
+            }
+            Payload::FabricDropped(e) => self.out.errors.push(ErrorRow {
+                connection_id: Some(e.connection_id.clone()),
+                remote_user_id: Some(e.remote_id.clone()),
+                kind: EventKind::FabricDropped.as_str(),
+                failure_category: Some(
+                    crate::quality::FailureCategory::TransportAfterSetup.as_str(),
+                ),
+                ..error_base(env, &date)
+            }),
+            Payload::Feedback(f) => {
+                if let Some(row) = feedback_row(env, &date, &user_id, f) {
+                    self.out.feedback.push(row);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Conference state
+    // -----------------------------------------------------------------------------------------
+
+    /// Applies an envelope to its open conference; returns the track rows it produced.
+    fn apply_to_conference(
+        &self,
+        conf: &mut Conference,
+        key: &ConfKey,
+        env: &Envelope,
+        pos: Position,
+        mode: Mode,
+    ) -> Vec<TrackQualityRow> {
+        let received = env.received_at_ms;
+        let time = event_time(env);
+        conf.last = pos;
+        conf.last_ms = conf.last_ms.max(received);
+        let user_id = user_of(env);
+        {
+            let user = conf.users.entry(user_id.clone()).or_insert_with(|| User {
+                first_seen: received,
+                last_seen: received,
+                ..User::default()
+            });
+            user.last_seen = user.last_seen.max(received);
+            if env.uc_id.is_some() {
+                user.uc_id.clone_from(&env.uc_id);
+            }
+            match &env.payload {
+                Payload::UserJoined(e) => {
+                    let info = &e.endpoint_info;
+                    user.endpoint_type.clone_from(&info.r#type);
+                    user.browser.clone_from(&info.name);
+                    user.browser_version.clone_from(&info.version);
+                    user.os.clone_from(&info.os);
+                    user.os_version.clone_from(&info.os_version);
+                    user.app_version.clone_from(&info.app_version);
+                    user.site_id.clone_from(&e.site_id);
+                    user.joined_at.get_or_insert(received);
+                    // A rejoin after leaving puts the user back in the call.
+                    user.left = false;
+                    user.left_at = None;
+                }
+                Payload::UserLeft(_) => {
+                    user.left = true;
+                    user.left_at = Some(received);
+                }
+                Payload::Feedback(e) => {
+                    if let Some(overall) = e.feedback.overall_rating {
+                        user.feedback_overall = Some(clamp_i32(overall));
+                        conf.feedback_sum = conf.feedback_sum.saturating_add(overall);
+                        conf.feedback_count = conf.feedback_count.saturating_add(1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let ctx = FabricCtx {
+            user_id: &user_id,
+            uc_id: env.uc_id.as_deref(),
+            time,
+            received,
+            tracker: self.config.tracker,
+        };
+        let at = time as f64;
+        match &env.payload {
+            Payload::FabricCreated(e) => {
+                conf.start_ms.get_or_insert(received);
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                f.created_at.get_or_insert(time);
+                f.timeline.created_ms.get_or_insert(at);
+                f.usage = Some(e.fabric_usage.as_str());
+                f.remote_endpoint_type = e.remote_endpoint_type.map(|t| t.as_str());
+                f.direction = e.fabric_transmission_direction.map(|d| d.as_str());
+                // A re-created connection is live again.
+                f.terminated = false;
+            }
+            Payload::FabricSetup(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                f.timeline.setup_ms.get_or_insert(at);
+                let r = &mut f.timeline.reported;
+                r.delay_ms = r.delay_ms.or(e.delay).or(e.total_setup_delay);
+                r.ice_gathering_ms = r.ice_gathering_ms.or(e.ice_gathering_delay);
+                r.ice_connectivity_ms = r.ice_connectivity_ms.or(e.ice_connectivity_delay);
+                r.dtls_ms = r.dtls_ms.or(e.dtls_setup_delay);
+                if let Some(d) = e.fabric_transmission_direction {
+                    f.direction = Some(d.as_str());
+                }
+                if let Some(t) = e.remote_endpoint_type {
+                    f.remote_endpoint_type = Some(t.as_str());
+                }
+                let selected = e.selected_candidate_pair.clone().or_else(|| {
+                    let id = e.selected_candidate_pair_id.as_deref()?;
+                    e.ice_candidate_pairs
+                        .iter()
+                        .find(|p| p.candidate_id.as_deref() == Some(id))
+                        .cloned()
+                });
+                if let Some(pair) = selected {
+                    f.set_relay_from_events(Relay::from_pair(&pair));
+                }
+            }
+            Payload::FabricSetupFailed(e) => {
+                // The Android SDK sends no connection id: such a failure has no fabric to
+                // attach to and is kept in `errors` only.
+                if let Some(connection_id) = &e.connection_id {
+                    let f = fabric_mut(conf, &ctx, connection_id, e.remote_id.as_deref());
+                    f.timeline.setup_failures.push(SetupFailure {
+                        at_ms: at,
+                        reason: FailureReason::parse(e.reason.as_str()),
+                    });
+                    f.first_failure_at.get_or_insert(time);
+                    f.failure_reason.get_or_insert(e.reason.as_str());
+                }
+            }
+            Payload::FabricTerminated(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                f.terminated = true;
+                f.terminated_at.get_or_insert(time);
+                f.timeline.terminated_ms.get_or_insert(at);
+                if f.terminated_reason.is_none() {
+                    f.terminated_reason.clone_from(&e.reason);
+                }
+            }
+            Payload::FabricStateChange(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                if e.changed_state == StateChangeType::IceConnectionState
+                    && let Some(state) = IceState::parse(&e.new_state)
+                {
+                    f.timeline.ice.push(IceTransition { at_ms: at, state });
+                }
+            }
+            Payload::FabricTransportChange(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                f.transport_changes = f.transport_changes.saturating_add(1);
+                let mut relay = e
+                    .curr_ice_candidate_pair
+                    .as_ref()
+                    .map(Relay::from_pair)
+                    .unwrap_or_default();
+                if let Some(rt) = e.relay_type {
+                    let name = rt.as_str();
+                    relay.relayed = Some(!name.is_empty());
+                    if let Some(proto) = name.strip_prefix("turn/") {
+                        relay.relay_protocol = Some(proto.to_owned());
+                    }
+                }
+                f.set_relay_from_events(relay);
+            }
+            Payload::FabricDropped(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                f.dropped_event = true;
+            }
+            Payload::IceStatus(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                if e.event_type == IceEventType::IceRestarted {
+                    let n = f.timeline.reported_ice_restarts.unwrap_or(0);
+                    f.timeline.reported_ice_restarts = Some(n.saturating_add(1));
+                }
+                if let Some(state) = e
+                    .curr_ice_connection_state
+                    .and_then(|s| IceState::parse(s.as_str()))
+                {
+                    f.timeline.ice.push(IceTransition { at_ms: at, state });
+                }
+            }
+            Payload::SsrcMap(e) => {
+                let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
+                for info in &e.ssrc_data {
+                    f.ssrcs.insert(
+                        info.ssrc.trim().to_owned(),
+                        SsrcOwner {
+                            user_id: info.user_id.clone(),
+                            usage_label: info.usage_label.clone(),
+                            track_identifier: info.track_identifier.clone(),
+                        },
+                    );
+                }
+            }
+            Payload::ReportError(e) => {
+                if let Some(connection_id) = &e.connection_id {
+                    let f = fabric_mut(conf, &ctx, connection_id, e.remote_id.as_deref());
+                    if let Some(function) = WebRtcFunction::parse(e.web_rtc_function.as_str()) {
+                        f.timeline.errors.push(ReportedError {
+                            at_ms: at,
+                            function,
+                        });
+                        if function.category().is_some() {
+                            f.failed_function.get_or_insert(function.as_str());
+                        }
+                    }
+                }
+            }
+            Payload::StatsSample(sample) => {
+                fabric_mut(conf, &ctx, &sample.connection_id, Some(&sample.remote_id));
+                return self.apply_stats(conf, key, env, &user_id, sample, mode);
+            }
+            // Kept in `events` only (user events were applied above); they do not change the
+            // summaries.
+            Payload::UserJoined(_)
+            | Payload::UserLeft(_)
+            | Payload::Feedback(_)
+            | Payload::UserAlive(_)
+            | Payload::UserDetails(_)
+            | Payload::FabricHold(_)
+            | Payload::FabricResume(_)
+            | Payload::MediaAction(_)
+            | Payload::MediaPipeline(_)
+            | Payload::DeviceList(_)
+            | Payload::DominantSpeaker(_)
+            | Payload::AppLog(_)
+            | Payload::Sdp(_)
+            | Payload::SystemStatus(_)
+            | Payload::BridgeStatus(_)
+            | Payload::BridgeAlive(_) => {}
+        }
+        Vec::new()
+    }
+
+    /// Feeds a stats sample's RTP reports to the fabric's counter tracker; every interval
+    /// becomes a track row (in live mode) and adds to its associated user's aggregate.
+    fn apply_stats(
+        &self,
+        conf: &mut Conference,
+        key: &ConfKey,
+        env: &Envelope,
+        user_id: &str,
+        sample: &StatsSample,
+        mode: Mode,
+    ) -> Vec<TrackQualityRow> {
+        let segment = conf.segment;
+        let Some(fabric) = conf
+            .fabrics
+            .get_mut(&(user_id.to_owned(), sample.connection_id.clone()))
+        else {
+            return Vec::new();
+        };
+        let reports = &sample.stats;
+        let by_id: HashMap<&str, &StatsReport> =
+            reports.iter().map(|r| (r.id.as_str(), r)).collect();
+
+        // The selected candidate pair: the transport's choice, else the nominated succeeded
+        // pair, else one flagged `selected` (Firefox).
+        let selected = reports
+            .iter()
+            .filter(|r| r.r#type == "transport")
+            .find_map(|t| t.text("selectedCandidatePairId"))
+            .and_then(|id| by_id.get(id).copied())
+            .or_else(|| {
+                reports.iter().find(|r| {
+                    r.r#type == "candidate-pair"
+                        && flag(r, "nominated") == Some(true)
+                        && r.text("state") == Some("succeeded")
+                })
+            })
+            .or_else(|| {
+                reports
+                    .iter()
+                    .find(|r| r.r#type == "candidate-pair" && flag(r, "selected") == Some(true))
+            });
+        if let Some(pair) = selected {
+            if let Some(rtt) = pair
+                .number("currentRoundTripTime")
+                .filter(|v| v.is_finite() && *v >= 0.0)
+            {
+                fabric.rtt_ms = Some(rtt * 1000.0);
+            }
+            if !fabric.relay_from_events {
+                let local = pair
+                    .text("localCandidateId")
+                    .and_then(|id| by_id.get(id).copied());
+                let remote = pair
+                    .text("remoteCandidateId")
+                    .and_then(|id| by_id.get(id).copied());
+                if let Some(local) = local {
+                    let local_type = local.text("candidateType").map(str::to_owned);
+                    let remote_type = remote
+                        .and_then(|r| r.text("candidateType"))
+                        .map(str::to_owned);
+                    let relayed = local_type
+                        .as_deref()
+                        .map(|t| t == "relay")
+                        .map(|l| l || remote_type.as_deref() == Some("relay"));
+                    fabric.relay = Relay {
+                        relayed,
+                        relay_protocol: local.text("relayProtocol").map(str::to_owned),
+                        local_candidate_type: local_type,
+                        remote_candidate_type: remote_type,
+                        transport_protocol: local.text("protocol").map(str::to_owned),
+                    };
+                }
+            }
+        }
+
+        let mut rows = Vec::new();
+        for report in reports {
+            let Some(kind) = TrackKind::from_stats_type(&report.r#type) else {
+                continue;
+            };
+            let Some(media) = report
+                .text("kind")
+                .or_else(|| report.text("mediaType"))
+                .and_then(Media::from_kind)
+            else {
+                continue;
+            };
+            let update = fabric.tracker.push(snapshot(report, kind, media));
+            let mut iv = match update {
+                Update::Interval(iv) => iv,
+                Update::Reset(_) => {
+                    fabric.after_reset.insert(report.id.clone());
+                    continue;
+                }
+                Update::Baseline | Update::Ignored(_) => continue,
+            };
+            let after_gap = iv.gap | fabric.after_reset.remove(&report.id);
+            let owner = iv
+                .ssrc
+                .and_then(|s| fabric.ssrcs.get(&s.to_string()))
+                .cloned()
+                .unwrap_or_default();
+            let outgoing = matches!(kind, TrackKind::OutboundRtp | TrackKind::RemoteInboundRtp);
+            let associated = owner.user_id.clone().or_else(|| {
+                if outgoing {
+                    Some(user_id.to_owned())
+                } else {
+                    fabric.remote_user_id.clone()
+                }
+            });
+            if !iv.gap && iv.rtt_ms.is_none() {
+                iv.rtt_ms = fabric.rtt_ms;
+            }
+            // Only receive-side reports say how media arrived; an outbound report has no loss
+            // and would score every sender as excellent.
+            let score = if kind.is_receive_side() {
+                score_interval(&iv, iv.rtt_ms)
+            } else {
+                None
+            };
+            if kind.is_receive_side()
+                && let Some(associated) = &associated
+            {
+                let q = conf.quality.entry(associated.clone()).or_default();
+                match media {
+                    Media::Audio => q.audio.add(&iv, score),
+                    Media::Video => q.video.add(&iv, score),
+                }
+            }
+            if mode == Mode::Live {
+                let codec = report
+                    .text("codecId")
+                    .and_then(|id| by_id.get(id))
+                    .and_then(|c| c.text("mimeType"))
+                    .map(str::to_owned);
+                let track_id = report
+                    .text("trackIdentifier")
+                    .map(str::to_owned)
+                    .or(owner.track_identifier.clone())
+                    .or_else(|| Some(report.id.clone()));
+                rows.push(track_row(TrackRowInput {
+                    key,
+                    env,
+                    segment,
+                    connection_id: &sample.connection_id,
+                    user_id,
+                    uc_id: fabric.uc_id.clone().or(env.uc_id.clone()),
+                    remote_user_id: fabric.remote_user_id.clone(),
+                    associated,
+                    usage_label: owner.usage_label,
+                    track_id,
+                    codec,
+                    iv: &iv,
+                    after_gap,
+                    score,
+                }));
+            }
+        }
+        rows
+    }
+}
+
+/// What [`fabric_mut`] needs to know about the envelope being applied.
+struct FabricCtx<'a> {
+    user_id: &'a str,
+    uc_id: Option<&'a str>,
+    time: i64,
+    received: i64,
+    tracker: TrackerConfig,
+}
+
+/// The fabric (reporting user, connection id), created on first mention: a fabric whose
+/// creation event was lost or belongs to an earlier segment still gets its events.
+fn fabric_mut<'c>(
+    conf: &'c mut Conference,
+    ctx: &FabricCtx<'_>,
+    connection_id: &str,
+    remote: Option<&str>,
+) -> &'c mut Fabric {
+    let fabric = conf
+        .fabrics
+        .entry((ctx.user_id.to_owned(), connection_id.to_owned()))
+        .or_insert_with(|| Fabric::new(ctx.tracker, ctx.time, ctx.received));
+    fabric.last_event_time = fabric.last_event_time.max(ctx.time);
+    fabric.last_received_at = fabric.last_received_at.max(ctx.received);
+    if let Some(uc) = ctx.uc_id {
+        fabric.uc_id = Some(uc.to_owned());
+    }
+    if fabric.remote_user_id.is_none() {
+        fabric.remote_user_id = remote.map(str::to_owned);
+    }
+    fabric
+}
+
+/// Kinds that follow a call's end (hang-up, presence, rating): they do not open a segment on
+/// their own, or every conference would grow a one-event segment after it closed.
+fn is_epilogue(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::UserLeft
+            | EventKind::UserAlive
+            | EventKind::FabricTerminated
+            | EventKind::Feedback
+    )
+}
+
+/// The user an envelope is from: the authenticated user, else the payload's `localID`, else
+/// the ucID; empty when none is known.
+fn user_of(env: &Envelope) -> String {
+    env.user_id
+        .as_deref()
+        .or(env.payload.common().local_id.as_deref())
+        .or(env.uc_id.as_deref())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// When the event happened: the client's clock when it sent one (setup delays are differences
+/// of client times, free of batching delays), else the server receive time.
+fn event_time(env: &Envelope) -> i64 {
+    env.client_ts_ms
+        .or_else(|| {
+            env.payload
+                .common()
+                .timestamp
+                .filter(|t| t.is_finite())
+                .map(|t| t as i64)
+        })
+        .unwrap_or(env.received_at_ms)
+}
+
+fn clamp_i32(v: i64) -> i32 {
+    i32::try_from(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX))).unwrap_or_default()
+}
+
+/// A boolean member, accepting the `"true"`/`"false"` strings of the iOS SDK.
+fn flag(report: &StatsReport, key: &str) -> Option<bool> {
+    match report.other.get(key)? {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn to_u64(v: Option<f64>) -> Option<u64> {
+    // `as` saturates; negative and non-finite counters are not counters.
+    v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u64)
+}
+
+fn to_u32(v: Option<f64>) -> Option<u32> {
+    to_u64(v).and_then(|x| u32::try_from(x).ok())
+}
+
+fn snapshot(r: &StatsReport, kind: TrackKind, media: Media) -> CounterSnapshot {
+    CounterSnapshot {
+        ssrc: r.ssrc(),
+        packets_received: to_u64(r.number("packetsReceived")),
+        packets_sent: to_u64(r.number("packetsSent")),
+        packets_lost: r
+            .number("packetsLost")
+            .filter(|x| x.is_finite())
+            .map(|x| x as i64),
+        bytes_received: to_u64(r.number("bytesReceived")),
+        bytes_sent: to_u64(r.number("bytesSent")),
+        fraction_lost: r.number("fractionLost"),
+        jitter_s: r.number("jitter"),
+        round_trip_time_s: r.number("roundTripTime"),
+        total_round_trip_time_s: r.number("totalRoundTripTime"),
+        round_trip_time_measurements: to_u64(r.number("roundTripTimeMeasurements")),
+        jitter_buffer_delay_s: r.number("jitterBufferDelay"),
+        jitter_buffer_emitted_count: to_u64(r.number("jitterBufferEmittedCount")),
+        frames_decoded: to_u64(r.number("framesDecoded")),
+        frames_encoded: to_u64(r.number("framesEncoded")),
+        frames_dropped: to_u64(r.number("framesDropped")),
+        frames_per_second: r.number("framesPerSecond"),
+        frame_width: to_u32(r.number("frameWidth")),
+        frame_height: to_u32(r.number("frameHeight")),
+        freeze_count: to_u64(r.number("freezeCount")),
+        total_freezes_duration_s: r.number("totalFreezesDuration"),
+        concealed_samples: to_u64(r.number("concealedSamples")),
+        silent_concealed_samples: to_u64(r.number("silentConcealedSamples")),
+        total_samples_received: to_u64(r.number("totalSamplesReceived")),
+        ..CounterSnapshot::new(r.id.clone(), kind, media, r.timestamp)
+    }
+}
+
+struct TrackRowInput<'a> {
+    key: &'a ConfKey,
+    env: &'a Envelope,
+    segment: i32,
+    connection_id: &'a str,
+    user_id: &'a str,
+    uc_id: Option<String>,
+    remote_user_id: Option<String>,
+    associated: Option<String>,
+    usage_label: Option<String>,
+    track_id: Option<String>,
+    codec: Option<String>,
+    iv: &'a Interval,
+    after_gap: bool,
+    score: Option<Score>,
+}
+
+fn track_row(t: TrackRowInput<'_>) -> TrackQualityRow {
+    let iv = t.iv;
+    let count = |v: Option<u64>| v.and_then(|x| i64::try_from(x).ok());
+    let dim = |v: Option<u32>| v.and_then(|x| i32::try_from(x).ok());
+    TrackQualityRow {
+        app_id: t.key.app_id.clone(),
+        date: utc_date(t.env.received_at_ms),
+        conference_id: t.key.conference_id.clone(),
+        segment: t.segment,
+        connection_id: t.connection_id.to_owned(),
+        user_id: t.user_id.to_owned(),
+        uc_id: t.uc_id,
+        remote_user_id: t.remote_user_id,
+        associated_user_id: t.associated,
+        ssrc: iv.ssrc.map_or(0, i64::from),
+        track_id: t.track_id,
+        media_kind: match iv.media {
+            Media::Audio => "audio",
+            Media::Video => "video",
+        },
+        direction: match iv.kind {
+            TrackKind::InboundRtp | TrackKind::RemoteOutboundRtp => "inbound",
+            TrackKind::OutboundRtp | TrackKind::RemoteInboundRtp => "outbound",
+        },
+        usage_label: t.usage_label,
+        codec: t.codec,
+        interval_start: iv.start_ms.round() as i64,
+        interval_end: iv.end_ms.round() as i64,
+        after_gap: t.after_gap,
+        packets_sent: count(iv.packets_sent),
+        packets_received: count(iv.packets_received),
+        packets_lost: count(iv.packets_lost),
+        loss_pct: iv.loss_pct,
+        jitter_ms: iv.jitter_ms,
+        rtt_ms: iv.rtt_ms,
+        bitrate_bps: iv.bitrate_bps,
+        frame_rate: iv.fps,
+        width: dim(iv.frame_width),
+        height: dim(iv.frame_height),
+        freeze_ms: iv.freeze_ms,
+        concealed_ms: iv.concealment_pct.map(|p| p / 100.0 * iv.duration_ms),
+        mos: match t.score {
+            Some(Score::AudioMos(v)) => Some(v),
+            _ => None,
+        },
+        video_score: match t.score {
+            Some(Score::Video(v)) => Some(v),
+            _ => None,
+        },
+        band: t.score.map(|s| s.band().as_str()),
+    }
+}
+
+/// Reads the members that have a column, remembering which were used, so that `other_json`
+/// holds exactly the rest: a value that does not parse stays there instead of being lost.
+struct Members<'a> {
+    report: &'a StatsReport,
+    used: HashSet<&'static str>,
+}
+
+impl<'a> Members<'a> {
+    fn num(&mut self, key: &'static str) -> Option<f64> {
+        let v = self.report.number(key).filter(|x| x.is_finite());
+        if v.is_some() {
+            self.used.insert(key);
+        }
+        v
+    }
+    fn int(&mut self, key: &'static str) -> Option<i64> {
+        let v = self
+            .report
+            .number(key)
+            .filter(|x| x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15)
+            .map(|x| x as i64);
+        if v.is_some() {
+            self.used.insert(key);
+        }
+        v
+    }
+    fn int32(&mut self, key: &'static str) -> Option<i32> {
+        let v = self
+            .report
+            .number(key)
+            .filter(|x| x.is_finite() && x.fract() == 0.0)
+            .and_then(|x| i32::try_from(x as i64).ok());
+        if v.is_some() {
+            self.used.insert(key);
+        }
+        v
+    }
+    fn text(&mut self, key: &'static str) -> Option<String> {
+        let v = self.report.text(key).map(str::to_owned);
+        if v.is_some() {
+            self.used.insert(key);
+        }
+        v
+    }
+    fn flag(&mut self, key: &'static str) -> Option<bool> {
+        let v = flag(self.report, key);
+        if v.is_some() {
+            self.used.insert(key);
+        }
+        v
+    }
+    fn ssrc(&mut self) -> Option<i64> {
+        let v = self.report.ssrc().map(i64::from);
+        if v.is_some() {
+            self.used.insert("ssrc");
+        }
+        v
+    }
+    fn rest(&self) -> Option<String> {
+        let rest: serde_json::Map<String, serde_json::Value> = self
+            .report
+            .other
+            .iter()
+            .filter(|(k, _)| !self.used.contains(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!rest.is_empty()).then(|| serde_json::Value::Object(rest).to_string())
+    }
+}
+
+fn stats_sample_row(
+    env: &Envelope,
+    date: &str,
+    user_id: &str,
+    sample: &StatsSample,
+    report: &StatsReport,
+) -> StatsSampleRow {
+    let mut m = Members {
+        report,
+        used: HashSet::new(),
+    };
+    let kind = m.text("kind").or_else(|| m.text("mediaType"));
+    StatsSampleRow {
+        app_id: env.app_id.clone(),
+        date: date.to_owned(),
+        received_at: env.received_at_ms,
+        sample_ts: if report.timestamp.is_finite() {
+            report.timestamp.round() as i64
+        } else {
+            env.received_at_ms
+        },
+        conference_id: env.conference_id.clone(),
+        uc_id: env.uc_id.clone(),
+        user_id: user_id.to_owned(),
+        remote_user_id: Some(sample.remote_id.clone()),
+        connection_id: sample.connection_id.clone(),
+        report_id: report.id.clone(),
+        report_type: report.r#type.clone(),
+        ssrc: m.ssrc(),
+        kind,
+        mid: m.text("mid"),
+        track_identifier: m.text("trackIdentifier"),
+        codec_id: m.text("codecId"),
+        mime_type: m.text("mimeType"),
+        packets_sent: m.int("packetsSent"),
+        packets_received: m.int("packetsReceived"),
+        packets_lost: m.int("packetsLost"),
+        bytes_sent: m.int("bytesSent"),
+        bytes_received: m.int("bytesReceived"),
+        jitter_s: m.num("jitter"),
+        fraction_lost: m.num("fractionLost"),
+        round_trip_time_s: m.num("roundTripTime"),
+        total_round_trip_time_s: m.num("totalRoundTripTime"),
+        round_trip_time_measurements: m.int("roundTripTimeMeasurements"),
+        frames_per_second: m.num("framesPerSecond"),
+        frame_width: m.int32("frameWidth"),
+        frame_height: m.int32("frameHeight"),
+        frames_encoded: m.int("framesEncoded"),
+        frames_decoded: m.int("framesDecoded"),
+        frames_dropped: m.int("framesDropped"),
+        freeze_count: m.int("freezeCount"),
+        total_freezes_duration_s: m.num("totalFreezesDuration"),
+        concealed_samples: m.int("concealedSamples"),
+        total_samples_received: m.int("totalSamplesReceived"),
+        audio_level: m.num("audioLevel"),
+        jitter_buffer_delay_s: m.num("jitterBufferDelay"),
+        jitter_buffer_emitted_count: m.int("jitterBufferEmittedCount"),
+        quality_limitation_reason: m.text("qualityLimitationReason"),
+        target_bitrate: m.num("targetBitrate"),
+        state: m.text("state"),
+        nominated: m.flag("nominated"),
+        current_round_trip_time_s: m.num("currentRoundTripTime"),
+        available_outgoing_bitrate: m.num("availableOutgoingBitrate"),
+        local_candidate_id: m.text("localCandidateId"),
+        remote_candidate_id: m.text("remoteCandidateId"),
+        selected_candidate_pair_id: m.text("selectedCandidatePairId"),
+        candidate_type: m.text("candidateType"),
+        protocol: m.text("protocol"),
+        relay_protocol: m.text("relayProtocol"),
+        other_json: m.rest(),
+    }
+}
+
+fn error_base(env: &Envelope, date: &str) -> ErrorRow {
+    let user = user_of(env);
+    ErrorRow {
+        app_id: env.app_id.clone(),
+        date: date.to_owned(),
+        received_at: env.received_at_ms,
+        client_ts: env.client_ts_ms,
+        conference_id: env.conference_id.clone(),
+        uc_id: env.uc_id.clone(),
+        user_id: (!user.is_empty()).then_some(user),
+        kind: env.kind().as_str(),
+        ..ErrorRow::default()
+    }
+}
+
+fn report_error_row(env: &Envelope, date: &str, e: &ReportError) -> ErrorRow {
+    let function = WebRtcFunction::parse(e.web_rtc_function.as_str());
+    let dom = e.dom_error.as_ref();
+    ErrorRow {
+        connection_id: e.connection_id.clone(),
+        remote_user_id: e.remote_id.clone(),
+        webrtc_function: Some(e.web_rtc_function.as_str()),
+        // The quality module's categories (docs/quality.md): addIceCandidate is negotiation.
+        failure_category: function
+            .and_then(WebRtcFunction::category)
+            .map(|c| c.as_str()),
+        error_name: e.name.clone().or_else(|| dom.and_then(|d| d.name.clone())),
+        error_message: e
+            .message
+            .clone()
+            .or_else(|| dom.and_then(|d| d.message.clone())),
+        error_stack: e
+            .stack
+            .clone()
+            .or_else(|| dom.and_then(|d| d.stack.clone())),
+        constraint_name: dom.and_then(|d| d.constraint_name.clone()),
+        has_local_sdp: e.local_sdp.is_some(),
+        has_remote_sdp: e.remote_sdp.is_some(),
+        ..error_base(env, date)
+    }
+}
+
+fn feedback_row(
+    env: &Envelope,
+    date: &str,
+    user_id: &str,
+    f: &UserFeedback,
+) -> Option<FeedbackRow> {
+    let r = &f.feedback;
+    // `overall` is required (validation refuses a feedback without it); without it there is
+    // no row to write, and the event stays in `events`.
+    let overall = r.overall_rating?;
+    Some(FeedbackRow {
+        app_id: env.app_id.clone(),
+        date: date.to_owned(),
+        received_at: env.received_at_ms,
+        client_ts: env.client_ts_ms,
+        conference_id: env.conference_id.clone(),
+        uc_id: env.uc_id.clone(),
+        user_id: user_id.to_owned(),
+        remote_user_id: f.remote_id.clone().or(r.remote_id.clone()),
+        overall: clamp_i32(overall),
+        audio: r.audio_quality_rating.map(clamp_i32),
+        video: r.video_quality_rating.map(clamp_i32),
+        screen: r.screen_quality_rating.map(clamp_i32),
+        comment: r.comments.clone(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries
+// ---------------------------------------------------------------------------------------------
+
+fn ms(v: f64) -> Option<i64> {
+    v.is_finite().then(|| v.round() as i64)
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Median of the values (mean of the middle two for an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => v.get(n / 2).copied(),
+        _ => Some((v.get(n / 2 - 1)? + v.get(n / 2)?) / 2.0),
+    }
+}
+
+fn distinct(values: impl Iterator<Item = Option<String>>) -> Option<Vec<String>> {
+    let set: BTreeSet<String> = values.flatten().filter(|s| !s.is_empty()).collect();
+    (!set.is_empty()).then(|| set.into_iter().collect())
+}
+
+fn fabric_outcome_str(outcome: Outcome) -> &'static str {
+    use callscope_schemas::enums::FabricOutcome;
+    match outcome {
+        Outcome::Success | Outcome::Dropped => FabricOutcome::Setup.as_str(),
+        Outcome::Failed => FabricOutcome::Failed.as_str(),
+        Outcome::Aborted | Outcome::Missed => FabricOutcome::Aborted.as_str(),
+        Outcome::Pending => FabricOutcome::Pending.as_str(),
+    }
+}
+
+fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
+    use callscope_schemas::enums::SetupStatus;
+
+    let start = conf.start_ms.unwrap_or(conf.opened_ms).min(conf.last_ms);
+    let end = conf.ended_ms.unwrap_or(conf.last_ms).max(start);
+    let date = utc_date(start);
+    let mut fabrics = Vec::with_capacity(conf.fabrics.len());
+    let mut delays = Vec::new();
+    let mut setup_count = 0i32;
+    let mut failed_count = 0i32;
+    let mut relay_known = 0u32;
+    let mut relayed = 0u32;
+    let mut failures: BTreeMap<String, i64> = BTreeMap::new();
+    let mut terminations: BTreeMap<String, i64> = BTreeMap::new();
+    for ((user_id, connection_id), f) in &conf.fabrics {
+        let o = evaluate(&f.timeline);
+        let is_setup = matches!(o.outcome, Outcome::Success | Outcome::Dropped);
+        if is_setup {
+            setup_count += 1;
+            if let Some(d) = o.delay_ms {
+                delays.push(d);
+            }
+            if let Some(r) = f.relay.relayed {
+                relay_known += 1;
+                relayed += u32::from(r);
+            }
+        }
+        let failed_at = if o.outcome == Outcome::Failed {
+            failed_count += 1;
+            let reason = f
+                .failure_reason
+                .or(o.failure_category.map(|c| c.as_str()))
+                .unwrap_or("unknown");
+            *failures.entry(reason.to_owned()).or_default() += 1;
+            match (f.created_at, o.delay_ms) {
+                (Some(c), Some(d)) => ms(c as f64 + d),
+                _ => f.first_failure_at,
+            }
+        } else {
+            None
+        };
+        let termination = if f.terminated {
+            f.terminated_reason
+                .clone()
+                .unwrap_or_else(|| "unspecified".to_owned())
+        } else if end_reason == END_REASON_ALL_LEFT {
+            "user_left".to_owned()
+        } else {
+            end_reason.to_owned()
+        };
+        *terminations.entry(termination).or_default() += 1;
+        let end_of_fabric = f.terminated_at.unwrap_or(f.last_event_time);
+        fabrics.push(FabricRow {
+            app_id: key.app_id.clone(),
+            date: date.clone(),
+            conference_id: key.conference_id.clone(),
+            segment: conf.segment,
+            connection_id: connection_id.clone(),
+            user_id: user_id.clone(),
+            uc_id: f.uc_id.clone(),
+            remote_user_id: f.remote_user_id.clone(),
+            fabric_usage: f.usage,
+            remote_endpoint_type: f.remote_endpoint_type,
+            transmission_direction: f.direction,
+            created_at: f.created_at,
+            setup_at: o.setup_at_ms.and_then(ms),
+            failed_at,
+            terminated_at: f.terminated_at,
+            setup_delay_ms: o.delay_ms,
+            ice_gathering_ms: o.breakdown.ice_gathering_ms,
+            ice_connectivity_ms: o.breakdown.ice_connectivity_ms,
+            dtls_ms: o.breakdown.dtls_ms,
+            outcome: fabric_outcome_str(o.outcome),
+            failure_reason: f.failure_reason,
+            failure_category: o.failure_category.map(|c| c.as_str()),
+            failed_function: f.failed_function,
+            relayed: f.relay.relayed,
+            relay_protocol: f.relay.relay_protocol.clone(),
+            local_candidate_type: f.relay.local_candidate_type.clone(),
+            remote_candidate_type: f.relay.remote_candidate_type.clone(),
+            transport_protocol: f.relay.transport_protocol.clone(),
+            ice_restarts: i32::try_from(o.ice_restarts).unwrap_or(i32::MAX),
+            disruptions: i32::try_from(o.disruptions).unwrap_or(i32::MAX),
+            disrupted_ms: Some(o.disrupted_ms),
+            transport_changes: f.transport_changes,
+            dropped: o.outcome == Outcome::Dropped || f.dropped_event,
+            terminated_reason: f.terminated_reason.clone(),
+            duration_ms: f.created_at.map(|c| (end_of_fabric - c).max(0)),
+            last_event_at: f.last_received_at,
+        });
+    }
+    let setup_status = match (setup_count, failed_count) {
+        (0, 0) => None,
+        (_, 0) => Some(SetupStatus::Success.as_str()),
+        (0, _) => Some(SetupStatus::Failed.as_str()),
+        _ => Some(SetupStatus::PartiallyFailed.as_str()),
+    };
+
+    // Per associated user: participants and users known only from the SSRC map.
+    let mut user_ids: BTreeSet<&String> = conf.users.keys().collect();
+    user_ids.extend(conf.quality.keys());
+    let empty = Quality::default();
+    let mut users = Vec::with_capacity(user_ids.len());
+    let mut all_audio = Aggregate::new();
+    let mut all_video = Aggregate::new();
+    let mut worst_mos: Option<(f64, String)> = None;
+    let mut worst_video: Option<f64> = None;
+    for user_id in user_ids {
+        let q = conf.quality.get(user_id).unwrap_or(&empty);
+        let u = conf.users.get(user_id);
+        all_audio.merge(&q.audio);
+        all_video.merge(&q.video);
+        let mut merged = q.audio.clone();
+        merged.merge(&q.video);
+        let means = merged.mean();
+        let mean_mos = q.audio.mean().score;
+        let mean_video = q.video.mean().score;
+        if let Some(m) = mean_mos
+            && worst_mos.as_ref().is_none_or(|(w, _)| m < *w)
+        {
+            worst_mos = Some((m, user_id.clone()));
+        }
+        if let Some(v) = mean_video {
+            worst_video = Some(worst_video.map_or(v, |w: f64| w.min(v)));
+        }
+        let shares = merged.share_per_band();
+        let joined = u.and_then(|u| u.joined_at);
+        let left = u.and_then(|u| u.left_at);
+        users.push(UserQualityRow {
+            app_id: key.app_id.clone(),
+            date: date.clone(),
+            conference_id: key.conference_id.clone(),
+            segment: conf.segment,
+            user_id: user_id.clone(),
+            uc_id: u.and_then(|u| u.uc_id.clone()),
+            endpoint_type: u.and_then(|u| u.endpoint_type.clone()),
+            browser: u.and_then(|u| u.browser.clone()),
+            browser_version: u.and_then(|u| u.browser_version.clone()),
+            os: u.and_then(|u| u.os.clone()),
+            os_version: u.and_then(|u| u.os_version.clone()),
+            app_version: u.and_then(|u| u.app_version.clone()),
+            site_id: u.and_then(|u| u.site_id.clone()),
+            joined_at: joined,
+            left_at: left,
+            duration_ms: u
+                .map(|u| (left.unwrap_or(u.last_seen) - joined.unwrap_or(u.first_seen)).max(0)),
+            measured_ms: ms(merged.weight_ms).unwrap_or(0),
+            mean_mos,
+            mean_video_score: mean_video,
+            mean_loss_pct: means.loss_pct,
+            mean_jitter_ms: means.jitter_ms,
+            mean_rtt_ms: means.rtt_ms,
+            mean_bitrate_bps: means.bitrate_bps,
+            worst_interval_start: q.audio.worst.or(q.video.worst).and_then(|w| ms(w.start_ms)),
+            worst_interval_mos: q.audio.worst.map(|w| w.score.value()),
+            worst_interval_video_score: q.video.worst.map(|w| w.score.value()),
+            share_excellent: shares.map(|s| s.excellent),
+            share_good: shares.map(|s| s.good),
+            share_fair: shares.map(|s| s.fair),
+            share_poor: shares.map(|s| s.poor),
+            share_bad: shares.map(|s| s.bad),
+            feedback_overall: u.and_then(|u| u.feedback_overall),
+        });
+    }
+    let participants = conf.users.values();
+    let conference = ConferenceRow {
+        app_id: key.app_id.clone(),
+        date: date.clone(),
+        conference_id: key.conference_id.clone(),
+        segment: conf.segment,
+        start_time: start,
+        end_time: Some(end),
+        duration_ms: Some(end - start),
+        end_reason: Some(end_reason.to_owned()),
+        last_event_at: conf.last_ms,
+        users: i32::try_from(conf.users.len()).unwrap_or(i32::MAX),
+        fabrics: i32::try_from(conf.fabrics.len()).unwrap_or(i32::MAX),
+        fabrics_setup: setup_count,
+        fabrics_failed: failed_count,
+        setup_status,
+        setup_delay_min_ms: delays.iter().copied().reduce(f64::min),
+        setup_delay_max_ms: delays.iter().copied().reduce(f64::max),
+        setup_delay_mean_ms: mean(&delays),
+        setup_delay_median_ms: median(&delays),
+        failures_by_reason: (!failures.is_empty()).then(|| failures.into_iter().collect()),
+        termination_reasons: (!terminations.is_empty()).then(|| terminations.into_iter().collect()),
+        mean_mos: all_audio.mean().score,
+        worst_user_mos: worst_mos.as_ref().map(|(m, _)| *m),
+        worst_user_id: worst_mos.map(|(_, u)| u),
+        mean_video_score: all_video.mean().score,
+        worst_user_video_score: worst_video,
+        feedback_mean: (conf.feedback_count > 0)
+            .then(|| conf.feedback_sum as f64 / f64::from(conf.feedback_count)),
+        feedback_count: conf.feedback_count,
+        relay_share: (relay_known > 0).then(|| f64::from(relayed) / f64::from(relay_known)),
+        browsers: distinct(participants.clone().map(|u| u.browser.clone())),
+        os: distinct(participants.clone().map(|u| u.os.clone())),
+        app_versions: distinct(participants.clone().map(|u| u.app_version.clone())),
+        site_ids: distinct(participants.map(|u| u.site_id.clone())),
+    };
+    Summary {
+        app_id: key.app_id.clone(),
+        date,
+        first: conf.first,
+        conference,
+        fabrics,
+        users,
+    }
+}
+
+#[cfg(test)]
+#[path = "../tests/common/scenario.rs"]
+mod scenario;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::scenario::{self, T0};
+    use super::*;
+
+    const MAIN: &str = "conf-main";
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    fn assert_close(got: Option<f64>, want: f64, what: &str) {
+        let got = got.unwrap_or_else(|| panic!("{what}: missing, want {want}"));
+        assert!(close(got, want), "{what}: got {got}, want {want}");
+    }
+
+    /// Applies records as the bus would deliver them, from `first_offset` on.
+    fn feed(state: &mut PartitionState, records: &[Vec<Envelope>], first_offset: i64, mode: Mode) {
+        for (i, record) in records.iter().enumerate() {
+            for (j, env) in record.iter().enumerate() {
+                let pos = Position::new(first_offset + i as i64, j as u32);
+                state.apply(env, pos, mode);
+            }
+        }
+    }
+
+    /// An envelope of another conference received at `received`: it only moves the clock.
+    fn clock(received: i64) -> Envelope {
+        Envelope::new(
+            scenario::APP,
+            "conf-clock",
+            received,
+            callscope_schemas::Origin::Rest,
+            serde_json::from_value::<Payload>(json!({"kind": "user_alive", "data": {}})).unwrap(),
+        )
+    }
+
+    // Hand-worked E-model values (docs/quality.md §2, Opus: Ie 0, Bpl 25, R0 93.2):
+    // alice's first inbound interval: loss 50 / 1050 = 4.761905 %, d = 20/2 + 40 + 20 = 70 ms,
+    // Id = 0.024·70 = 1.68, Ie,eff = 95·Ppl/(Ppl + 25) = 95·(100/21)/(625/21) = 15.2,
+    // R = 93.2 − 1.68 − 15.2 = 76.32, MOS = 1 + 0.035·76.32 + 7e-6·76.32·16.32·23.68.
+    const MOS_LOSSY: f64 = 1.0 + 0.035 * 76.32 + 7e-6 * 76.32 * 16.32 * 23.68; // 3.877661
+    // after the reset: no loss, R = 93.2 − 1.68 = 91.52.
+    const MOS_CLEAN: f64 = 1.0 + 0.035 * 91.52 + 7e-6 * 91.52 * 31.52 * 8.48; // 4.374436
+    // bob's inbound of carol's voice: no RTT known (0), d = 40 + 20 = 60, Id = 1.44, R = 91.76.
+    const MOS_CAROL: f64 = 1.0 + 0.035 * 91.76 + 7e-6 * 91.76 * 31.76 * 8.24; // 4.379697
+
+    #[test]
+    fn hand_computed_mos_values() {
+        assert!(close(MOS_LOSSY, 3.877_661_108), "{MOS_LOSSY}");
+        assert!(close(MOS_CLEAN, 4.374_436), "{MOS_CLEAN}");
+        assert!(close(MOS_CAROL, 4.379_696_68), "{MOS_CAROL}");
+    }
+
+    #[test]
+    fn scripted_conference_rows_and_summary_after_everyone_left() {
+        let mut state = PartitionState::new(3, StateConfig::default());
+        let records = scenario::records(MAIN, T0);
+        feed(&mut state, &records, 0, Mode::Live);
+        let out = state.take_output();
+        let envelopes: usize = records.iter().map(Vec::len).sum();
+        assert_eq!(out.events.len(), envelopes);
+        assert_eq!(out.events[0].bus_partition, Some(3));
+        assert_eq!(out.events[0].bus_offset, Some(0));
+        assert_eq!(out.events[0].date, "2023-11-14");
+        assert_eq!(out.errors.len(), 2, "report_error + fabric_setup_failed");
+        assert_eq!(out.feedback.len(), 2);
+        // alice: 4 samples × (inbound, outbound, candidate pair, codec); bob: 2 × 1.
+        assert_eq!(out.stats_samples.len(), 18);
+        let s = out
+            .stats_samples
+            .iter()
+            .find(|r| r.report_id == "IT-A1" && r.sample_ts == T0 + 20_000)
+            .unwrap();
+        assert_eq!(
+            (s.report_id.as_str(), s.packets_received),
+            ("IT-A1", Some(2000)),
+            "iOS string read as a number"
+        );
+        assert_eq!(s.jitter_s, Some(0.01));
+        assert_eq!(s.mime_type, None);
+        assert_eq!(s.other_json, None, "every member of IT-A1 has a column");
+        let codec = &out.stats_samples[3];
+        assert_eq!(codec.mime_type.as_deref(), Some("audio/opus"));
+        assert_eq!(codec.other_json.as_deref(), Some(r#"{"clockRate":48000}"#));
+
+        // Track intervals: inbound 10→20 s and 30→40 s (the reset at 30 s gives none),
+        // outbound 10→20, 20→30, 30→40, bob's inbound 10→20.
+        assert_eq!(out.track_quality.len(), 6);
+        let inbound: Vec<&TrackQualityRow> = out
+            .track_quality
+            .iter()
+            .filter(|r| r.track_id.as_deref() == Some("IT-A1"))
+            .collect();
+        assert_eq!(inbound.len(), 2);
+        let lossy = inbound[0];
+        assert_eq!(
+            (lossy.interval_start, lossy.interval_end),
+            (T0 + 10_000, T0 + 20_000)
+        );
+        assert_eq!(
+            (lossy.packets_received, lossy.packets_lost),
+            (Some(1000), Some(50))
+        );
+        // 100 · 50 / (1000 + 50)
+        assert_close(lossy.loss_pct, 100.0 * 50.0 / 1050.0, "loss");
+        assert_close(lossy.loss_pct, 4.761_904_76, "loss");
+        // 8 · 1 250 000 B / 10 s
+        assert_close(lossy.bitrate_bps, 1_000_000.0, "bitrate");
+        assert_close(lossy.jitter_ms, 10.0, "jitter");
+        assert_close(lossy.rtt_ms, 20.0, "rtt from the candidate pair");
+        assert_close(lossy.mos, MOS_LOSSY, "mos");
+        assert_eq!(lossy.band, Some("fair"), "3.5970 ≤ 3.8777 < 4.024");
+        assert!(!lossy.after_gap);
+        assert_eq!(
+            lossy.associated_user_id.as_deref(),
+            Some("bob"),
+            "inbound → remote user"
+        );
+        assert_eq!((lossy.direction, lossy.media_kind), ("inbound", "audio"));
+        assert_eq!(lossy.codec.as_deref(), Some("audio/opus"));
+        assert_eq!((lossy.ssrc, lossy.segment), (1001, 0));
+        let clean = inbound[1];
+        assert!(clean.after_gap, "first interval after a counter reset");
+        assert_eq!(
+            (clean.interval_start, clean.interval_end),
+            (T0 + 30_000, T0 + 40_000)
+        );
+        assert_close(clean.loss_pct, 0.0, "loss after reset");
+        // 8 · 62 500 B / 10 s
+        assert_close(clean.bitrate_bps, 50_000.0, "bitrate after reset");
+        assert_close(clean.mos, MOS_CLEAN, "mos after reset");
+        assert_eq!(clean.band, Some("excellent"));
+        let outbound = out
+            .track_quality
+            .iter()
+            .find(|r| r.track_id.as_deref() == Some("OT-A1"))
+            .unwrap();
+        assert_eq!(
+            outbound.associated_user_id.as_deref(),
+            Some("alice"),
+            "outbound → local user"
+        );
+        // 8 · 80 000 B / 10 s
+        assert_close(outbound.bitrate_bps, 64_000.0, "outbound bitrate");
+        assert_eq!(
+            (outbound.mos, outbound.band),
+            (None, None),
+            "send side is not scored"
+        );
+        let bob = out
+            .track_quality
+            .iter()
+            .find(|r| r.user_id == "bob")
+            .unwrap();
+        assert_eq!(
+            bob.associated_user_id.as_deref(),
+            Some("carol"),
+            "from the ssrc map"
+        );
+        assert_eq!(bob.usage_label.as_deref(), Some("mic"));
+        assert_close(bob.mos, MOS_CAROL, "carol's voice at bob");
+
+        // Everyone is done at carol's leave (received 51 050); the segment stays open for the
+        // 10 s grace and closes when the clock reaches 61 050.
+        assert!(out.summaries.is_empty());
+        assert_eq!(state.open_count(), 1);
+        assert_eq!(state.oldest_open_offset(), Some(0));
+        state.apply(&clock(T0 + 61_049), Position::new(100, 0), Mode::Live);
+        assert!(state.take_output().summaries.is_empty());
+        state.apply(&clock(T0 + 61_050), Position::new(101, 0), Mode::Live);
+        let out = state.take_output();
+        assert_eq!(out.summaries.len(), 1);
+        assert_eq!(state.open_count(), 0);
+        let s = &out.summaries[0];
+        assert_eq!(s.first, Position::new(0, 0));
+        let c = &s.conference;
+        assert_eq!((c.conference_id.as_str(), c.segment), (MAIN, 0));
+        assert_eq!(c.end_reason.as_deref(), Some("all_left"));
+        // start: the first fabric creation (received 1 050); end: carol's leave (51 050).
+        assert_eq!((c.start_time, c.end_time), (T0 + 1_050, Some(T0 + 51_050)));
+        assert_eq!(c.duration_ms, Some(50_000));
+        assert_eq!(
+            c.last_event_at,
+            T0 + 53_050,
+            "feedback in the grace period counts"
+        );
+        assert_eq!(
+            (c.users, c.fabrics, c.fabrics_setup, c.fabrics_failed),
+            (3, 4, 3, 1)
+        );
+        assert_eq!(c.setup_status, Some("partially_failed"));
+        // Set-up fabrics: 600 (bob), 850 (alice→bob), 1200 (alice→carol).
+        assert_eq!(
+            (c.setup_delay_min_ms, c.setup_delay_max_ms),
+            (Some(600.0), Some(1200.0))
+        );
+        assert_close(
+            c.setup_delay_mean_ms,
+            (600.0 + 850.0 + 1200.0) / 3.0,
+            "mean delay",
+        );
+        assert_eq!(c.setup_delay_median_ms, Some(850.0));
+        assert_eq!(
+            c.failures_by_reason,
+            Some(vec![("IceConnectionFailure".into(), 1)])
+        );
+        assert_eq!(
+            c.termination_reasons,
+            Some(vec![("hangup".into(), 3), ("user_left".into(), 1)])
+        );
+        // Audio time-weighted over every associated user: (3.877661 + 4.374436 + 4.379697) / 3.
+        assert_close(
+            c.mean_mos,
+            (MOS_LOSSY + MOS_CLEAN + MOS_CAROL) / 3.0,
+            "conference mos",
+        );
+        assert_close(c.mean_mos, 4.210_598, "conference mos");
+        // bob's media: (3.877661 + 4.374436) / 2 = 4.126049 < carol's 4.379697.
+        assert_close(
+            c.worst_user_mos,
+            (MOS_LOSSY + MOS_CLEAN) / 2.0,
+            "worst user",
+        );
+        assert_eq!(c.worst_user_id.as_deref(), Some("bob"));
+        assert_eq!(c.mean_video_score, None);
+        assert_eq!((c.feedback_mean, c.feedback_count), (Some(3.0), 2));
+        // pc-ab relayed, pc-ac not, pc-ba unknown.
+        assert_eq!(c.relay_share, Some(0.5));
+        let strs = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(c.browsers, strs(&["Chrome", "Firefox", "Safari"]));
+        assert_eq!(c.os, strs(&["Windows", "iOS", "macOS"]));
+        assert_eq!(c.app_versions, strs(&["2.0", "2.1"]));
+        assert_eq!(c.site_ids, strs(&["hq"]));
+
+        let fabric = |pc: &str| s.fabrics.iter().find(|f| f.connection_id == pc).unwrap();
+        let ab = fabric("pc-ab");
+        assert_eq!(
+            (ab.created_at, ab.setup_at),
+            (Some(T0 + 1_000), Some(T0 + 1_850))
+        );
+        assert_eq!(ab.setup_delay_ms, Some(850.0));
+        assert_eq!(ab.ice_gathering_ms, Some(120.0));
+        assert_eq!(
+            ab.ice_connectivity_ms,
+            Some(700.0),
+            "checking 1 100 → connected 1 800"
+        );
+        assert_eq!(ab.dtls_ms, Some(30.0));
+        assert_eq!(ab.outcome, "setup");
+        assert_eq!(ab.relayed, Some(true));
+        assert_eq!(ab.relay_protocol.as_deref(), Some("udp"));
+        assert_eq!(ab.local_candidate_type.as_deref(), Some("relay"));
+        assert_eq!((ab.disruptions, ab.disrupted_ms), (1, Some(2_000.0)));
+        assert_eq!(ab.terminated_reason.as_deref(), Some("hangup"));
+        assert_eq!(ab.duration_ms, Some(49_000));
+        assert!(!ab.dropped);
+        let ca = fabric("pc-ca");
+        assert_eq!(ca.outcome, "failed");
+        assert_eq!(ca.setup_delay_ms, Some(5_000.0));
+        assert_eq!(ca.failed_at, Some(T0 + 6_200));
+        assert_eq!(ca.failure_reason, Some("IceConnectionFailure"));
+        assert_eq!(ca.failure_category, Some("ice_nat"));
+        assert_eq!(ca.failed_function, Some("iceConnectionFailure"));
+        assert_eq!(fabric("pc-ba").relayed, None);
+
+        let user = |u: &str| s.users.iter().find(|r| r.user_id == u).unwrap();
+        let bob = user("bob");
+        assert_eq!(bob.measured_ms, 20_000);
+        assert_close(bob.mean_mos, (MOS_LOSSY + MOS_CLEAN) / 2.0, "bob mos");
+        assert_eq!(
+            (bob.share_fair, bob.share_excellent),
+            (Some(0.5), Some(0.5))
+        );
+        assert_close(bob.mean_loss_pct, 100.0 * 50.0 / 1050.0 / 2.0, "bob loss");
+        assert_close(
+            bob.mean_bitrate_bps,
+            (1_000_000.0 + 50_000.0) / 2.0,
+            "bob bitrate",
+        );
+        assert_eq!(bob.worst_interval_start, Some(T0 + 10_000));
+        assert_close(bob.worst_interval_mos, MOS_LOSSY, "bob worst");
+        assert_eq!(bob.browser.as_deref(), Some("Firefox"));
+        assert_eq!(bob.joined_at, Some(T0 + 150));
+        let carol = user("carol");
+        assert_eq!(
+            (carol.measured_ms, carol.feedback_overall),
+            (10_000, Some(4))
+        );
+        assert_eq!(carol.left_at, Some(T0 + 51_050));
+        let alice = user("alice");
+        assert_eq!((alice.measured_ms, alice.mean_mos), (0, None));
+        assert_eq!(alice.feedback_overall, Some(2));
+        assert_eq!(
+            alice.duration_ms,
+            Some(52_000),
+            "joined 50 → last seen 52 050"
+        );
+
+        let history = state.history(None);
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].segments[0].end_reason, "all_left");
+        assert_eq!(history[0].segments[0].last, Position::new(27, 0));
+    }
+
+    #[test]
+    fn without_grace_the_last_leave_closes_and_trailing_feedback_opens_nothing() {
+        let config = StateConfig {
+            close_grace_ms: 0,
+            ..StateConfig::default()
+        };
+        let mut state = PartitionState::new(0, config);
+        let records = scenario::records(MAIN, T0);
+        // Up to and including carol's leave (record 25).
+        feed(&mut state, &records[..26], 0, Mode::Live);
+        let out = state.take_output();
+        assert_eq!(out.summaries.len(), 1);
+        let c = &out.summaries[0].conference;
+        assert_eq!(c.end_time, Some(T0 + 51_050));
+        assert_eq!(c.end_reason.as_deref(), Some("all_left"));
+        assert_eq!(c.feedback_count, 0);
+        feed(&mut state, &records[26..], 26, Mode::Live);
+        let out = state.take_output();
+        assert_eq!(out.feedback.len(), 2, "feedback rows are still written");
+        assert!(out.summaries.is_empty());
+        assert_eq!(
+            state.open_count(),
+            0,
+            "feedback after the end opens no segment"
+        );
+    }
+
+    #[test]
+    fn idle_conference_times_out_on_the_event_clock_and_late_data_starts_segment_1() {
+        let mut state = PartitionState::new(0, StateConfig::default());
+        feed(
+            &mut state,
+            &scenario::idle_records("idle", T0),
+            0,
+            Mode::Live,
+        );
+        state.take_output();
+        // Last message received at 2 050: closes once the clock is past 2 050 + 30 000.
+        state.apply(&clock(T0 + 32_050), Position::new(10, 0), Mode::Live);
+        assert_eq!(state.open_count(), 1);
+        state.apply(&clock(T0 + 32_051), Position::new(11, 0), Mode::Live);
+        assert_eq!(state.open_count(), 0);
+        let out = state.take_output();
+        let c = &out.summaries[0].conference;
+        assert_eq!(c.end_reason.as_deref(), Some("timeout"));
+        // Start: fabric created (received 550); end: the last message (2 050).
+        assert_eq!(
+            (c.start_time, c.end_time, c.duration_ms),
+            (T0 + 550, Some(T0 + 2_050), Some(1_500))
+        );
+        assert_eq!(c.setup_status, Some("success"));
+        assert_eq!(c.termination_reasons, Some(vec![("timeout".into(), 1)]));
+        let f = &out.summaries[0].fabrics[0];
+        assert_eq!((f.outcome, f.setup_delay_ms), ("setup", Some(1_000.0)));
+
+        // Presence alone does not reopen it; a stats sample does, as segment 1.
+        let alive = scenario::ev("idle", "dave", T0, 40_000, "user_alive", json!({}));
+        state.apply(&alive, Position::new(12, 0), Mode::Live);
+        assert_eq!(state.open_count(), 0);
+        let late = scenario::idle_records("idle", T0 + 40_000)
+            .remove(3)
+            .remove(0);
+        state.apply(&late, Position::new(13, 0), Mode::Live);
+        assert_eq!(state.open_count(), 1);
+        state.apply(&clock(T0 + 90_000), Position::new(14, 0), Mode::Live);
+        let out = state.take_output();
+        assert_eq!(out.summaries.len(), 1);
+        assert_eq!(out.summaries[0].conference.segment, 1);
+        assert_eq!(out.summaries[0].first, Position::new(13, 0));
+        let history = state.history(None);
+        assert_eq!(
+            history[0]
+                .segments
+                .iter()
+                .map(|s| s.segment)
+                .collect::<Vec<_>>(),
+            [0, 1]
+        );
+    }
+
+    #[test]
+    fn eviction_closes_the_next_to_expire_with_its_own_reason() {
+        let mut state = PartitionState::new(0, StateConfig::default());
+        feed(&mut state, &scenario::idle_records("a", T0), 0, Mode::Live);
+        feed(
+            &mut state,
+            &scenario::idle_records("b", T0 + 1_000),
+            10,
+            Mode::Live,
+        );
+        assert!(state.evict_one());
+        let out = state.take_output();
+        assert_eq!(out.summaries[0].conference.conference_id, "a");
+        assert_eq!(
+            out.summaries[0].conference.end_reason.as_deref(),
+            Some("evicted")
+        );
+        assert_eq!(state.open_count(), 1);
+    }
+
+    #[test]
+    fn app_level_reports_give_event_rows_only() {
+        let mut state = PartitionState::new(0, StateConfig::default());
+        let env = Envelope::new(
+            scenario::APP,
+            callscope_schemas::envelope::app_level_conference_id("jvb-1"),
+            T0,
+            callscope_schemas::Origin::Rest,
+            serde_json::from_value::<Payload>(json!({"kind": "bridge_alive", "data": {}})).unwrap(),
+        );
+        state.apply(&env, Position::new(0, 0), Mode::Live);
+        let out = state.take_output();
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.events[0].conference_id, "_app:jvb-1");
+        assert_eq!(state.open_count(), 0);
+    }
+
+    /// What run.rs does across a restart, without I/O: a checkpoint taken at offset `f` with
+    /// the commit held at the oldest open conference; a new state restored from it replays the
+    /// committed offsets (rebuild up to `f`, live after) and must produce exactly the rows the
+    /// uninterrupted state produced after `f`.
+    #[test]
+    fn replay_from_a_checkpoint_produces_the_same_rows_as_no_restart() {
+        let x = scenario::idle_records("x", T0);
+        let main = scenario::records(MAIN, T0);
+        // x starts first, main second, x continues: x's segment starts before the commit point.
+        let mut records = vec![
+            x[0].clone(),
+            x[1].clone(),
+            main[0].clone(),
+            x[2].clone(),
+            x[3].clone(),
+        ];
+        records.extend(main[1..].iter().cloned());
+        // Late data for x (segment 1) and the clock that closes everything.
+        records.push(scenario::idle_records("x", T0 + 45_000)[3].clone());
+        records.push(vec![clock(T0 + 200_000)]);
+        let total = records.len() as i64;
+
+        let mut a = PartitionState::new(0, StateConfig::default());
+        let f = 27; // main's stats at 40 s (record 22 of main) closed x by timeout at offset 25.
+        feed(&mut a, &records[..=f as usize], 0, Mode::Live);
+        assert_eq!(a.open_count(), 1, "main still open at the checkpoint");
+        let history = a.history(None);
+        assert_eq!(history.len(), 1, "x closed");
+        let clock_at_f = a.clock_ms();
+        let committed = (f + 1).min(a.oldest_open_offset().unwrap());
+        assert_eq!(committed, 2, "held at main's first offset");
+        a.take_output();
+        feed(&mut a, &records[f as usize + 1..], f + 1, Mode::Live);
+        let want = a.take_output();
+
+        let mut b = PartitionState::restored(0, StateConfig::default(), history, clock_at_f);
+        for (i, record) in records.iter().enumerate().skip(committed as usize) {
+            let offset = i as i64;
+            let mode = if offset <= f {
+                Mode::Rebuild
+            } else {
+                Mode::Live
+            };
+            for (j, env) in record.iter().enumerate() {
+                b.apply(env, Position::new(offset, j as u32), mode);
+            }
+        }
+        let got = b.take_output();
+        assert_eq!(got.events.len() as i64, total - f - 1);
+        assert_eq!(got.track_quality, want.track_quality);
+        assert_eq!(got.stats_samples, want.stats_samples);
+        assert_eq!(got.summaries, want.summaries);
+        assert_eq!(got, want);
+        let segments: Vec<(String, i32)> = got
+            .summaries
+            .iter()
+            .map(|s| (s.conference.conference_id.clone(), s.conference.segment))
+            .collect();
+        assert_eq!(segments, [(MAIN.to_owned(), 0), ("x".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn history_forgets_what_no_replay_needs() {
+        let mut state = PartitionState::new(0, StateConfig::default());
+        feed(&mut state, &scenario::idle_records("a", T0), 0, Mode::Live);
+        state.apply(&clock(T0 + 40_000), Position::new(4, 0), Mode::Live);
+        assert_eq!(state.history(Some(0)).len(), 1);
+        // Below the commit, but the latest segment within the late window: kept for numbering.
+        assert_eq!(state.history(Some(10)).len(), 1);
+        state.apply(
+            &clock(T0 + 40_000 + 3_600_000),
+            Position::new(5, 0),
+            Mode::Live,
+        );
+        assert!(state.history(Some(10)).is_empty());
+    }
+}
