@@ -1640,7 +1640,8 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
             transport_changes: f.transport_changes,
             dropped: o.outcome == Outcome::Dropped || f.dropped_event,
             terminated_reason: f.terminated_reason.clone(),
-            duration_ms: f.created_at.map(|c| (end_of_fabric - c).max(0)),
+            // Client clocks can hold anything: saturate instead of overflowing.
+            duration_ms: f.created_at.map(|c| end_of_fabric.saturating_sub(c).max(0)),
             last_event_at: f.last_received_at,
         });
     }
@@ -1697,8 +1698,11 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
             site_id: u.and_then(|u| u.site_id.clone()),
             joined_at: joined,
             left_at: left,
-            duration_ms: u
-                .map(|u| (left.unwrap_or(u.last_seen) - joined.unwrap_or(u.first_seen)).max(0)),
+            duration_ms: u.map(|u| {
+                left.unwrap_or(u.last_seen)
+                    .saturating_sub(joined.unwrap_or(u.first_seen))
+                    .max(0)
+            }),
             measured_ms: ms(merged.weight_ms).unwrap_or(0),
             mean_mos,
             mean_video_score: mean_video,
@@ -1725,7 +1729,7 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
         segment: conf.segment,
         start_time: start,
         end_time: Some(end),
-        duration_ms: Some(end - start),
+        duration_ms: Some(end.saturating_sub(start)),
         end_reason: Some(end_reason.to_owned()),
         last_event_at: conf.last_ms,
         users: i32::try_from(conf.users.len()).unwrap_or(i32::MAX),
@@ -2250,6 +2254,68 @@ mod tests {
             .map(|s| (s.conference.conference_id.clone(), s.conference.segment))
             .collect();
         assert_eq!(segments, [(MAIN.to_owned(), 0), ("x".to_owned(), 1)]);
+    }
+
+    /// The restart equivalence at every possible checkpoint, flushing after every record as
+    /// run.rs may: the history saved at a checkpoint is pruned by the previous commit, the
+    /// replay starts at the checkpoint's commit.
+    #[test]
+    fn replay_from_any_checkpoint_produces_the_same_rows_as_no_restart() {
+        let x = scenario::idle_records("x", T0);
+        let y = scenario::idle_records("y", T0 + 3_000);
+        let main = scenario::records(MAIN, T0);
+        let mut records = vec![x[0].clone(), x[1].clone(), main[0].clone(), y[0].clone()];
+        records.extend([x[2].clone(), x[3].clone(), y[1].clone()]);
+        records.extend(main[1..20].iter().cloned());
+        records.push(scenario::idle_records("x", T0 + 45_000)[3].clone());
+        records.extend(main[20..].iter().cloned());
+        records.push(scenario::idle_records("y", T0 + 90_000)[3].clone());
+        records.push(vec![clock(T0 + 200_000)]);
+
+        let mut a = PartitionState::new(0, StateConfig::default());
+        let mut outputs = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut previous_commit = None;
+        for (i, record) in records.iter().enumerate() {
+            feed(&mut a, std::slice::from_ref(record), i as i64, Mode::Live);
+            outputs.push(a.take_output());
+            let history = a.history(previous_commit);
+            let next = i as i64 + 1;
+            let commit = a.oldest_open_offset().map_or(next, |o| o.min(next));
+            checkpoints.push((i as i64, history, a.clock_ms(), commit));
+            previous_commit = Some(commit);
+        }
+        let closed: usize = outputs.iter().map(|o| o.summaries.len()).sum();
+        assert_eq!(closed, 5, "main, x twice, y twice");
+
+        for (f, history, clock_ms, commit) in checkpoints {
+            let mut want = Output::default();
+            for o in &outputs[f as usize + 1..] {
+                want.events.extend(o.events.iter().cloned());
+                want.stats_samples.extend(o.stats_samples.iter().cloned());
+                want.track_quality.extend(o.track_quality.iter().cloned());
+                want.errors.extend(o.errors.iter().cloned());
+                want.feedback.extend(o.feedback.iter().cloned());
+                want.summaries.extend(o.summaries.iter().cloned());
+            }
+            let mut b = PartitionState::restored(0, StateConfig::default(), history, clock_ms);
+            for (i, record) in records.iter().enumerate().skip(commit as usize) {
+                let offset = i as i64;
+                let mode = if offset <= f {
+                    Mode::Rebuild
+                } else {
+                    Mode::Live
+                };
+                for (j, env) in record.iter().enumerate() {
+                    b.apply(env, Position::new(offset, j as u32), mode);
+                }
+            }
+            assert_eq!(
+                b.take_output(),
+                want,
+                "checkpoint at offset {f}, commit {commit}"
+            );
+        }
     }
 
     #[test]
