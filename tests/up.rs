@@ -1,0 +1,292 @@
+//! `callscope up` end to end, through the real binary: simulated calls go in over HTTP, and every
+//! acknowledged sample is in the Parquet tables exactly once, also after the whole process is killed with
+//! SIGKILL in the middle of processing and started again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_callscope");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Up {
+    child: Child,
+    ingest: String,
+    query: String,
+}
+
+struct Demo {
+    app_id: String,
+    secret: String,
+    query_key: String,
+}
+
+impl Up {
+    /// Starts `callscope up` on `dir`; on first start also returns the demo app it printed.
+    fn start(dir: &Path) -> (Up, Option<Demo>) {
+        let (ingest, query, admin) = (free_port(), free_port(), free_port());
+        let mut child = Command::new(BIN)
+            .args(["--data-dir", dir.to_str().unwrap(), "up"])
+            .args([
+                "--ingest-listen",
+                &format!("127.0.0.1:{ingest}"),
+                "--query-listen",
+                &format!("127.0.0.1:{query}"),
+            ])
+            .env(
+                "CALLSCOPE__PROCESSOR__METRICS__LISTEN",
+                format!("127.0.0.1:{admin}"),
+            )
+            .env("CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS", "500")
+            .env("CALLSCOPE__PROCESSOR__CLOSE_GRACE_MS", "500")
+            .env("CALLSCOPE__PROCESSOR__CONFERENCE_TIMEOUT_MS", "3000")
+            .env("CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start callscope up");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut demo: BTreeMap<&str, String> = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            for (label, key) in [
+                ("AppID:", "app"),
+                ("AppSecret:", "secret"),
+                ("query key:", "key"),
+            ] {
+                if let Some(v) = line.trim().strip_prefix(label) {
+                    demo.insert(key, v.trim().to_owned());
+                }
+            }
+            if line.starts_with("Ctrl-C") || Instant::now() > deadline {
+                break;
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let up = Up {
+            child,
+            ingest: format!("http://127.0.0.1:{ingest}"),
+            query: format!("http://127.0.0.1:{query}"),
+        };
+        let demo = (demo.len() == 3).then(|| Demo {
+            app_id: demo["app"].clone(),
+            secret: demo["secret"].clone(),
+            query_key: demo["key"].clone(),
+        });
+        (up, demo)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "up exited with {status} after SIGTERM");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "up did not stop within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn simulate(up: &Up, demo: &Demo, dir: &Path) -> serde_json::Value {
+    let report = dir.join("report.json");
+    let out = Command::new(BIN)
+        .args([
+            "simulate",
+            "--url",
+            &up.ingest,
+            "--app-id",
+            &demo.app_id,
+            "--app-secret",
+            &demo.secret,
+        ])
+        .args([
+            "--conferences",
+            "8",
+            "--concurrency",
+            "4",
+            "--participants",
+            "3",
+            "--duration",
+            "40",
+            "--stats-interval",
+            "5",
+        ])
+        .args([
+            "--profiles",
+            "good,lossy,failing-setup,flapping-ice",
+            "--seed",
+            "42",
+            "--quiet",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "simulate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
+}
+
+/// Runs `sql` against the query API; None while the service is not answering.
+fn sql(up: &Up, key: &str, sql: &str) -> Option<serde_json::Value> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-m",
+            "10",
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args([
+            "-d",
+            &serde_json::json!({"sql": sql}).to_string(),
+            &format!("{}/api/v1/sql", up.query),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.get("rows").cloned()
+}
+
+/// The tables' contents that do not depend on when the run happened.
+fn summary(up: &Up, key: &str) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "events": sql(up, key, "select kind, count(*) as n from events group by kind order by kind")?,
+        "samples": sql(up, key, "select count(*) as n from stats_samples")?,
+        "conferences": sql(up, key, "select setup_status, count(*) as n, sum(fabrics) as fabrics from conferences group by setup_status order by setup_status")?,
+        "fabrics": sql(up, key, "select count(*) as n from fabrics")?,
+        "tracks": sql(up, key, "select count(*) as n from track_quality")?,
+        "users": sql(up, key, "select count(*) as n from user_quality")?,
+        "feedback": sql(up, key, "select count(*) as n from feedback")?,
+    }))
+}
+
+fn count(rows: &serde_json::Value, kind: &str) -> u64 {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == kind)
+        .map_or(0, |r| r["n"].as_u64().unwrap())
+}
+
+/// Waits until the tables hold every acknowledged event and all conferences are closed.
+fn settled(up: &Up, key: &str, report: &serde_json::Value) -> serde_json::Value {
+    let acknowledged = report["acknowledged"].as_object().unwrap();
+    let conferences = report["conferences"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        if let Some(s) = summary(up, key) {
+            let all_events = acknowledged
+                .iter()
+                .all(|(kind, n)| count(&s["events"], kind) == n.as_u64().unwrap());
+            let closed: u64 = s["conferences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["n"].as_u64().unwrap())
+                .sum();
+            if all_events && closed == conferences {
+                return s;
+            }
+            last = s;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("tables did not settle within 120 s; acknowledged {acknowledged:?}, tables {last}");
+}
+
+#[test]
+fn every_acknowledged_event_lands_once_even_across_sigkill() {
+    // Reference: one uninterrupted run.
+    let reference_dir = tempfile::tempdir().unwrap();
+    let (up, demo) = Up::start(reference_dir.path());
+    let demo = demo.expect("first start prints the demo app");
+    let report = simulate(&up, &demo, reference_dir.path());
+    let acknowledged = &report["acknowledged"];
+    assert_eq!(
+        report["refused"],
+        serde_json::json!({}),
+        "nothing refused: {report}"
+    );
+    assert!(acknowledged["stats_sample"].as_u64().unwrap() > 100);
+    let reference = settled(&up, &demo.query_key, &report);
+    // 8 conferences, one row each (the simulated calls end before the timeout: no late segments).
+    let closed: u64 = reference["conferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["n"].as_u64().unwrap())
+        .sum();
+    assert_eq!(closed, 8);
+    // A graceful stop and a restart change nothing.
+    up.stop();
+    let (up, again) = Up::start(reference_dir.path());
+    assert!(again.is_none(), "the demo app is created only once");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        settled(&up, &demo.query_key, &report),
+        reference,
+        "a restart must not add or lose rows"
+    );
+    up.kill();
+
+    // Crash run: the same calls, and the whole process killed with SIGKILL twice while the processor works.
+    let crash_dir = tempfile::tempdir().unwrap();
+    let (up, demo) = Up::start(crash_dir.path());
+    let demo = demo.unwrap();
+    let crash_report = simulate(&up, &demo, crash_dir.path());
+    assert_eq!(
+        crash_report["acknowledged"], report["acknowledged"],
+        "the seed decides what is sent"
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    up.kill();
+    let (up, _) = Up::start(crash_dir.path());
+    std::thread::sleep(Duration::from_millis(1300));
+    up.kill();
+    let (up, _) = Up::start(crash_dir.path());
+    let recovered = settled(&up, &demo.query_key, &crash_report);
+    assert_eq!(
+        recovered, reference,
+        "after SIGKILLs the tables equal those of the uninterrupted run"
+    );
+    up.stop();
+}
