@@ -215,10 +215,12 @@ async fn run_conference(
         report.requests += 1;
         report.bytes_sent += body.len() as u64;
         let user = &plan.users[batch.user];
+        let sent_at = Instant::now();
         let status = client
             .send(&plan.conference_id, &mut tokens[batch.user], user, &body)
             .await?;
         if (200..300).contains(&status) {
+            report.latencies_us.push(sent_at.elapsed().as_micros() as u64);
             report.acknowledged_requests += 1;
             for (kind, _, _) in &batch.events {
                 *report.acknowledged.entry((*kind).to_owned()).or_default() += 1;
@@ -350,10 +352,15 @@ pub fn print(report: &Report) {
         println!("acknowledged {kind:<22} {n}");
     }
     println!(
-        "stats samples acknowledged: {samples} ({:.0} samples/s, {:.1} MB sent in {:.1} s)",
+        "stats samples acknowledged: {samples} ({:.0} samples/s, {:.2} MB/s, {:.1} MB in {:.1} s)",
         samples as f64 / secs,
+        report.bytes_sent as f64 / 1e6 / secs,
         report.bytes_sent as f64 / 1e6,
         secs
+    );
+    println!(
+        "request latency: p50 {:.1} ms, p99 {:.1} ms",
+        report.latency_p50_ms, report.latency_p99_ms
     );
 }
 
