@@ -220,7 +220,9 @@ async fn run_conference(
             .send(&plan.conference_id, &mut tokens[batch.user], user, &body)
             .await?;
         if (200..300).contains(&status) {
-            report.latencies_us.push(sent_at.elapsed().as_micros() as u64);
+            report
+                .latencies_us
+                .push(sent_at.elapsed().as_micros() as u64);
             report.acknowledged_requests += 1;
             for (kind, _, _) in &batch.events {
                 *report.acknowledged.entry((*kind).to_owned()).or_default() += 1;
