@@ -33,10 +33,19 @@ struct Demo {
 }
 
 impl Up {
-    /// Starts `callscope up` on `dir`; on first start also returns the demo app it printed.
-    fn start(dir: &Path) -> (Up, Option<Demo>) {
+    /// Starts `callscope up` on `dir` (on Kafka when `kafka` names a consumer group to use); on first
+    /// start also returns the demo app it printed.
+    fn start(dir: &Path, kafka: Option<&str>) -> (Up, Option<Demo>) {
         let (ingest, query, admin) = (free_port(), free_port(), free_port());
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if let Some(group) = kafka {
+            let brokers = std::env::var("KAFKA_BROKERS")
+                .unwrap_or_else(|_| panic!("KAFKA_BROKERS is not set: run scripts/test"));
+            command
+                .args(["--kafka", &brokers])
+                .env("CALLSCOPE__PROCESSOR__CONSUMER_GROUP", group);
+        }
+        let mut child = command
             .args(["--data-dir", dir.to_str().unwrap(), "up"])
             .args([
                 "--ingest-listen",
@@ -235,9 +244,21 @@ fn settled(up: &Up, key: &str, report: &serde_json::Value) -> serde_json::Value 
 
 #[test]
 fn every_acknowledged_event_lands_once_even_across_sigkill() {
+    lands_once_across_sigkill(None);
+}
+
+/// The same on the real Kafka broker (`callscope up --kafka`): the processor's commits and replay through
+/// a consumer group, and a killed member's partitions handed over after its session times out.
+#[test]
+fn kafka_every_acknowledged_event_lands_once_even_across_sigkill() {
+    lands_once_across_sigkill(Some(&format!("test-up-{}", std::process::id())));
+}
+
+fn lands_once_across_sigkill(kafka: Option<&str>) {
+    let group = |suffix: &str| kafka.map(|g| format!("{g}-{suffix}"));
     // Reference: one uninterrupted run.
     let reference_dir = tempfile::tempdir().unwrap();
-    let (up, demo) = Up::start(reference_dir.path());
+    let (up, demo) = Up::start(reference_dir.path(), group("reference").as_deref());
     let demo = demo.expect("first start prints the demo app");
     let report = simulate(&up, &demo, reference_dir.path());
     let acknowledged = &report["acknowledged"];
@@ -258,7 +279,7 @@ fn every_acknowledged_event_lands_once_even_across_sigkill() {
     assert_eq!(closed, 8);
     // A graceful stop and a restart change nothing.
     up.stop();
-    let (up, again) = Up::start(reference_dir.path());
+    let (up, again) = Up::start(reference_dir.path(), group("reference").as_deref());
     assert!(again.is_none(), "the demo app is created only once");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -270,7 +291,7 @@ fn every_acknowledged_event_lands_once_even_across_sigkill() {
 
     // Crash run: the same calls, and the whole process killed with SIGKILL twice while the processor works.
     let crash_dir = tempfile::tempdir().unwrap();
-    let (up, demo) = Up::start(crash_dir.path());
+    let (up, demo) = Up::start(crash_dir.path(), group("crash").as_deref());
     let demo = demo.unwrap();
     let crash_report = simulate(&up, &demo, crash_dir.path());
     assert_eq!(
@@ -279,10 +300,10 @@ fn every_acknowledged_event_lands_once_even_across_sigkill() {
     );
     std::thread::sleep(Duration::from_millis(700));
     up.kill();
-    let (up, _) = Up::start(crash_dir.path());
+    let (up, _) = Up::start(crash_dir.path(), group("crash").as_deref());
     std::thread::sleep(Duration::from_millis(1300));
     up.kill();
-    let (up, _) = Up::start(crash_dir.path());
+    let (up, _) = Up::start(crash_dir.path(), group("crash").as_deref());
     let recovered = settled(&up, &demo.query_key, &crash_report);
     assert_eq!(
         recovered, reference,

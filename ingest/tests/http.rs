@@ -805,3 +805,100 @@ async fn health_and_metrics() {
         "{text}"
     );
 }
+
+/// Every data route refuses a request without a token (401), with another app's token (401), and from an
+/// origin the app does not allow (403); every auth route refuses bad credentials.
+#[actix_web::test]
+async fn every_route_refuses_missing_or_foreign_credentials() {
+    let (_dir, bus) = embedded();
+    let apps = apps();
+    apps.registry
+        .add_origin(APP_A, "https://call.example")
+        .unwrap();
+    let state = state(
+        apps.registry,
+        bus.producer().unwrap(),
+        IngestConfig::default(),
+        Duration::from_secs(7200),
+    );
+    let app = test::init_service(callscope_ingest::app(state)).await;
+    let token_b = handshake(&app, APP_B, &apps.secret_b, USER, None).await;
+    let token_a = handshake(
+        &app,
+        APP_A,
+        &apps.secret_a,
+        USER,
+        Some("https://call.example"),
+    )
+    .await;
+    let mut paths: Vec<String> = ROUTES
+        .iter()
+        .map(|r| path_for(r.path, APP_A, "c1", "u1"))
+        .collect();
+    paths.push(format!("/v1/apps/{APP_A}/conferences/c1/batch"));
+    for uri in &paths {
+        let body = alive();
+        assert_eq!(
+            post(&app, uri, None, None, body.clone()).await.status,
+            401,
+            "{uri} without a token"
+        );
+        assert_eq!(
+            post(&app, uri, Some(&token_b), None, body.clone())
+                .await
+                .status,
+            401,
+            "{uri} with app B's token"
+        );
+        assert_eq!(
+            post(
+                &app,
+                uri,
+                Some(&token_a),
+                Some("https://evil.example"),
+                body
+            )
+            .await
+            .status,
+            403,
+            "{uri} from a foreign origin"
+        );
+    }
+    let bad = |v: Value| serde_json::to_vec(&v).unwrap();
+    assert_eq!(
+        post(
+            &app,
+            "/v1/auth/challenge",
+            None,
+            None,
+            bad(json!({"appID": "nope", "userID": USER}))
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/v1/auth/response",
+            None,
+            None,
+            bad(json!({"challenge": "x.y.z", "response": "00"}))
+        )
+        .await
+        .status,
+        401
+    );
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/authenticate")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(format!(
+                "grant_type=authorization_code&code=x.y.z&client_id={USER}%40{APP_A}"
+            ))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+}
