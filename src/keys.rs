@@ -36,32 +36,16 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<Vec<TokenKey>> {
                 id: format!("k{}", std::process::id()),
                 secret: Secret::generate(),
             }];
-            write_private(path, &serde_json::to_vec_pretty(&keys)?)?;
+            callscope_ingest::registry::write_private_file(
+                path,
+                &serde_json::to_vec_pretty(&keys)?,
+            )
+            .with_context(|| format!("writing token keys file {}", path.display()))?;
             tracing::info!(path = %path.display(), "created token signing key");
             Ok(keys)
         }
         Err(e) => Err(e).with_context(|| format!("reading token keys file {}", path.display())),
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("part");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 #[cfg(test)]

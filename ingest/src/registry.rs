@@ -406,23 +406,28 @@ impl Registry {
 /// Writes the whole registry to a temporary file (owner-only), fsyncs it and renames it over the old one:
 /// a crash leaves either the old or the new registry, never half of one.
 fn save(path: &Path, apps: &BTreeMap<String, App>) -> Result<(), RegistryError> {
-    use std::io::Write as _;
-    let err = |e: std::io::Error| RegistryError::File {
+    let err = |reason: String| RegistryError::File {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason,
     };
     let file = RegistryFile {
         version: REGISTRY_VERSION,
         apps: apps.values().cloned().collect(),
     };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RegistryError::File {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| err(e.to_string()))?;
+    write_private_file(path, &bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Writes a file of secrets: owner-only, to a temporary name, fsynced, renamed over the old one, and the
+/// rename made durable. A crash leaves the old or the new file, never half of one.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("json.part");
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".part");
+    let tmp = PathBuf::from(tmp_name);
     {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -431,16 +436,15 @@ fn save(path: &Path, apps: &BTreeMap<String, App>) -> Result<(), RegistryError> 
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
         }
-        let mut f = options.open(&tmp).map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
     }
-    std::fs::rename(&tmp, path).map_err(err)?;
+    std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && let Ok(d) = std::fs::File::open(dir)
     {
-        // Make the rename itself durable.
-        let _ = d.sync_all();
+        d.sync_all()?;
     }
     Ok(())
 }
