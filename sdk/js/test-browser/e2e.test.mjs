@@ -1,4 +1,4 @@
-// Browser end-to-end test: the real callscope ingest binary, a test page served over
+// Browser end-to-end test: the real `callscope up` (ingest, processor, query), a test page served over
 // http://127.0.0.1, and headless Chromium (Debian's package) with fake media devices, driven by
 // playwright-core. Run with `npm run test:browser` (it builds dist/ first).
 //
@@ -40,6 +40,8 @@ let server;
 let pageURL;
 let context;
 let appSecret;
+let queryURL;
+let queryKey;
 
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -52,6 +54,20 @@ const freePort = () =>
   });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The conference as the query API shows it, once `ready(conference)` holds (polls for up to 60 s). */
+async function conference(id, ready) {
+  let last;
+  for (let i = 0; i < 300; i++) {
+    const r = await fetch(`${queryURL}/api/v1/conferences/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${queryKey}` } });
+    if (r.ok) {
+      last = await r.json();
+      if (ready(last)) return last;
+    }
+    await sleep(200);
+  }
+  assert.fail(`conference ${id} not ready in the query API: ${JSON.stringify(last)?.slice(0, 3000)}`);
+}
 
 async function metrics() {
   const text = await (await fetch(ingestURL + '/metrics')).text();
@@ -88,10 +104,20 @@ before(async () => {
   await new Promise((r) => server.listen(pagePort, '127.0.0.1', r));
   execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-origin', APP_ID, pageURL]);
 
-  const port = await freePort();
+  queryKey = /query key for app \S+: (\S+)/.exec(execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-query-key', APP_ID], { encoding: 'utf8' }))[1];
+  // The whole platform, as a developer runs it: `callscope up` (ingest, processor, query) on the embedded log.
+  const [port, qport, aport] = [await freePort(), await freePort(), await freePort()];
   ingestURL = `http://127.0.0.1:${port}`;
-  ingest = spawn(BIN, ['--data-dir', dataDir, 'ingest', '--listen', `127.0.0.1:${port}`], {
+  queryURL = `http://127.0.0.1:${qport}`;
+  ingest = spawn(BIN, ['--data-dir', dataDir, 'up', '--ingest-listen', `127.0.0.1:${port}`, '--query-listen', `127.0.0.1:${qport}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      CALLSCOPE__PROCESSOR__METRICS__LISTEN: `127.0.0.1:${aport}`,
+      CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
+      CALLSCOPE__PROCESSOR__CLOSE_GRACE_MS: '1000',
+      CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
+    },
   });
   ingest.stdout.on('data', (d) => (ingestLog += d));
   ingest.stderr.on('data', (d) => (ingestLog += d));
@@ -159,7 +185,7 @@ test('bad arguments are refused client-side without any request', async () => {
   assert.deepEqual(refusals, {});
 });
 
-test('a loopback call in Chromium reaches ingest and fires the stats callback', { timeout: 120000 }, async () => {
+test('a loopback call in Chromium reaches callscope up, fires the stats callback and shows in the query API', { timeout: 120000 }, async () => {
   // Every batch the page sends, as sent.
   const batches = [];
   const onRequest = (r) => r.url().includes('/batch') && batches.push(JSON.parse(r.postData()));
@@ -259,19 +285,32 @@ test('a loopback call in Chromium reaches ingest and fires the stats callback', 
   const terminated = events.filter((e) => e.kind == 'fabric_terminated').map((e) => e.data.reason);
   assert.deepEqual(terminated, ['closed', 'closed']);
   assert.ok(batches.every((b) => /^[0-9a-f]{8}-\d+-\d+$/.test(b.batchID)), 'every batch has a batchID');
+
+  // What the processor made of it, through the query API: the closed conference with both fabrics set up
+  // within the call, a MOS for both users, and the feedback.
+  const c = await conference(conf, (c) => c.segments?.length > 0 && c.participants?.length >= 2 && c.feedback?.length >= 1);
+  assert.equal(c.fabrics.length, 2, JSON.stringify(c.fabrics));
+  for (const f of c.fabrics) {
+    assert.equal(f.outcome, 'setup', JSON.stringify(f));
+    assert.ok(f.setup_delay_ms > 0 && f.setup_delay_ms < log.callMs, `setup delay ${f.setup_delay_ms} ms, call ${log.callMs} ms`);
+  }
+  assert.deepEqual(c.participants.map((p) => p.user_id).sort(), ['alice', 'bob']);
+  for (const p of c.participants) assert.ok(p.mean_mos >= 1 && p.mean_mos <= 4.5, `${p.user_id}: MOS ${p.mean_mos}`);
+  assert.ok(c.feedback.some((f) => f.user_id == 'alice' && f.overall >= 1 && f.overall <= 5), JSON.stringify(c.feedback));
 });
 
-test('a fabric that cannot connect is reported as failed with its reason; reportError reaches ingest', { timeout: 90000 }, async () => {
+test('a fabric that cannot connect is reported as failed with its reason; reportError shows in the conference errors', { timeout: 90000 }, async () => {
   const before = (await metrics()).events;
   const batches = [];
   const onRequest = (r) => r.url().includes('/batch') && batches.push(JSON.parse(r.postData()));
   page.on('request', onRequest);
   await page.goto(pageURL + '/');
+  const failingConf = 'e2e-failing-' + Date.now();
   const log = await page.evaluate((a) => window.runFailingCall(a), {
     appID: APP_ID,
     appSecret,
     serverURL: ingestURL,
-    conf: 'e2e-failing-' + Date.now(),
+    conf: failingConf,
   });
   page.off('request', onRequest);
   for (const [name, r] of Object.entries(log.results)) assert.equal(r.status, 'success', `${name}: ${r.msg}`);
@@ -303,6 +342,15 @@ test('a fabric that cannot connect is reported as failed with its reason; report
   assert.equal(delta('fabric_terminated'), 2);
   assert.equal(delta('fabric_setup'), 0);
   assert.deepEqual(after.refusals, {}, ingestLog.slice(-3000));
+
+  // Through the query API: the failed fabrics with their reason, and the createOffer error.
+  const c = await conference(failingConf, (c) => c.segments?.length > 0 && c.errors?.some((e) => e.webrtc_function == 'createOffer'));
+  assert.ok(c.fabrics.length >= 1, JSON.stringify(c.fabrics));
+  for (const f of c.fabrics) {
+    assert.equal(f.outcome, 'failed', JSON.stringify(f));
+    assert.equal(f.failure_reason, 'IceConnectionFailure', JSON.stringify(f));
+  }
+  assert.equal(c.segments[0].setup_status, 'failed', JSON.stringify(c.segments[0]));
 });
 
 test('leaving the page terminates the fabrics and flushes with sendBeacon', { timeout: 60000 }, async () => {
