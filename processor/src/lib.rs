@@ -4,6 +4,7 @@
 //! - [`quality`]: the pure computation core (counters, E-model, video score, bands,
 //!   aggregates, setup outcome), documented in docs/quality.md;
 //! - [`state`]: per-partition conference state built from envelopes in order (pure);
+//! - [`packets`]: per-connection packet totals per direction;
 //! - [`rows`]: one struct per table and their conversion to Arrow;
 //! - [`writer`]: Parquet encoding and the output store (local directory or S3);
 //! - [`checkpoint`]: the per-partition checkpoint object;
@@ -14,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod packets;
 pub mod quality;
 pub mod rows;
 pub mod run;

@@ -28,6 +28,7 @@ use callscope_schemas::events::{
 use callscope_schemas::{Envelope, EventKind, Payload};
 use serde::{Deserialize, Serialize};
 
+use crate::packets::PacketTotals;
 use crate::quality::{
     Aggregate, CounterSnapshot, CounterTracker, FabricTimeline, FailureReason, IceState,
     IceTransition, Interval, Media, Outcome, ReportedError, Score, SetupFailure, TrackKind,
@@ -252,6 +253,10 @@ struct Fabric {
     after_reset: HashSet<String>,
 }
 
+    /// Cumulative packet counters per stream, for the fabric's per-direction totals.
+    packets: PacketTotals,
+    /// Client time of the first fabricDropped.
+    dropped_at: Option<i64>,
 impl Fabric {
     fn new(tracker: TrackerConfig, time: i64, received_at: i64) -> Self {
         Self {
@@ -280,6 +285,8 @@ impl Fabric {
             after_reset: HashSet::new(),
         }
     }
+            packets: PacketTotals::default(),
+            dropped_at: None,
 
     fn set_relay_from_events(&mut self, relay: Relay) {
         if relay.is_known() {
@@ -901,6 +908,7 @@ impl PartitionState {
                         SsrcOwner {
                             user_id: info.user_id.clone(),
                             usage_label: info.usage_label.clone(),
+                f.dropped_at.get_or_insert(time);
                             track_identifier: info.track_identifier.clone(),
                         },
                     );
@@ -988,6 +996,7 @@ impl PartitionState {
                     .find(|r| r.r#type == "candidate-pair" && flag(r, "selected") == Some(true))
             });
         if let Some(pair) = selected {
+        fabric.packets.add(reports);
             if let Some(rtt) = pair
                 .number("currentRoundTripTime")
                 .filter(|v| v.is_finite() && *v >= 0.0)
@@ -1628,6 +1637,7 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
             outcome: fabric_outcome_str(o.outcome),
             failure_reason: f.failure_reason,
             failure_category: o.failure_category.map(|c| c.as_str()),
+        let packets = f.packets.totals();
             failed_function: f.failed_function,
             relayed: f.relay.relayed,
             relay_protocol: f.relay.relay_protocol.clone(),
@@ -1666,6 +1676,14 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
         let u = conf.users.get(user_id);
         all_audio.merge(&q.audio);
         all_video.merge(&q.video);
+            dropped_at: f.dropped_at.or(o.dropped_at_ms.and_then(ms)),
+            recovered_disruptions: Some(i32::try_from(o.recovered_disruptions).unwrap_or(i32::MAX)),
+            packets_received: packets.received,
+            packets_received_lost: packets.received_lost,
+            packets_sent: packets.sent,
+            packets_sent_lost: packets.sent_lost,
+            received_loss_pct: packets.received_loss_pct(),
+            sent_loss_pct: packets.sent_loss_pct(),
         let mut merged = q.audio.clone();
         merged.merge(&q.video);
         let means = merged.mean();
@@ -2053,6 +2071,30 @@ mod tests {
             (1_000_000.0 + 50_000.0) / 2.0,
             "bob bitrate",
         );
+        assert_eq!((ab.dropped_at, ab.recovered_disruptions), (None, Some(1)));
+        // Per-direction totals: inbound 1001 ran to 2000 (60 lost), restarted and ran to 600
+        // (0 lost); outbound 2001 ended at 4000; no remote-inbound report, so no sent loss.
+        assert_eq!(
+            (
+                ab.packets_received,
+                ab.packets_received_lost,
+                ab.packets_sent,
+                ab.packets_sent_lost
+            ),
+            (Some(2600), Some(60), Some(4000), None)
+        );
+        assert_close(ab.received_loss_pct, 100.0 * 60.0 / 2660.0, "fabric loss");
+        assert_eq!(ab.sent_loss_pct, None);
+        let ba = fabric("pc-ba");
+        assert_eq!(
+            (
+                ba.packets_received,
+                ba.packets_received_lost,
+                ba.packets_sent
+            ),
+            (Some(500), Some(0), None)
+        );
+        assert_close(ba.received_loss_pct, 0.0, "no loss");
         assert_eq!(bob.worst_interval_start, Some(T0 + 10_000));
         assert_close(bob.worst_interval_mos, MOS_LOSSY, "bob worst");
         assert_eq!(bob.browser.as_deref(), Some("Firefox"));

@@ -246,6 +246,21 @@ pub fn fabrics_schema() -> SchemaRef {
     ])
 }
 
+        // Added after the first release: nullable, so files written before them still read.
+        // when an established connection was lost for good (fabric dropped)
+        ts("dropped_at", N),
+        // disruptions that recovered (ICE back to connected/completed)
+        int32("recovered_disruptions", N),
+        // last value of each stream's cumulative RTP counter, summed over the connection's
+        // streams: inbound-rtp packetsReceived / packetsLost, outbound-rtp packetsSent,
+        // remote-inbound-rtp packetsLost (the remote's report on what we sent)
+        int64("packets_received", N),
+        int64("packets_received_lost", N),
+        int64("packets_sent", N),
+        int64("packets_sent_lost", N),
+        // 100 · received lost / (received + received lost); 100 · sent lost / sent
+        float("received_loss_pct"),
+        float("sent_loss_pct"),
 /// One row per track (SSRC) per interval: the interval metrics of
 /// `reference/quality-algorithms.md` section 3, and the scores derived from them.
 #[must_use]

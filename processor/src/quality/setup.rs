@@ -300,6 +300,10 @@ pub struct SetupOutcome {
     pub disrupted_ms: f64,
     /// A disruption is still open at the end of the history.
     pub disrupted_at_end: bool,
+    /// Dropped: when the connection was lost for good (the start of the disruption still open
+    /// at termination, else the first fabricSetupFailed after the last reconnect). Otherwise
+    /// `None`.
+    pub dropped_at_ms: Option<f64>,
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {
@@ -443,6 +447,7 @@ pub fn evaluate(t: &FabricTimeline) -> SetupOutcome {
         .collect();
     errors.sort_by(|a, b| a.0.total_cmp(&b.0));
 
+    let mut dropped_at = None;
     let (outcome, delay_ms, failure_category) = if let Some(setup) = setup_at {
         let delay = since_created(setup).or_else(|| nonneg(t.reported.delay_ms));
         // A setup failure after setup counts as a drop unless ICE reconnected after it.
@@ -451,6 +456,12 @@ pub fn evaluate(t: &FabricTimeline) -> SetupOutcome {
             .any(|f| f.at_ms > setup && ice.last_connected.is_none_or(|c| c <= f.at_ms));
         let dropped = terminated.is_some() && (ice.disrupted_since.is_some() || late_failure_open);
         if dropped {
+            dropped_at = ice.disrupted_since.or_else(|| {
+                failures
+                    .iter()
+                    .find(|f| f.at_ms > setup && ice.last_connected.is_none_or(|c| c <= f.at_ms))
+                    .map(|f| f.at_ms)
+            });
             (
                 Outcome::Dropped,
                 delay,
@@ -498,6 +509,7 @@ pub fn evaluate(t: &FabricTimeline) -> SetupOutcome {
         recovered_disruptions: ice.recovered,
         disrupted_ms: ice.disrupted_ms,
         disrupted_at_end: ice.disrupted_since.is_some(),
+        dropped_at_ms: dropped_at,
     }
 }
 
@@ -726,6 +738,8 @@ mod tests {
             (1, 0, 20_000.0)
         );
         assert!(o.disrupted_at_end);
+        // Lost for good when the last disruption began.
+        assert_eq!(o.dropped_at_ms, Some(10_000.0));
     }
 
     #[test]
@@ -741,6 +755,7 @@ mod tests {
         });
         assert_eq!(o.outcome, Outcome::Success);
         assert!(o.disrupted_at_end);
+        assert_eq!(o.dropped_at_ms, None, "not dropped while not terminated");
         // Open disruption measured to the last known transition: 12 000 − 10 000.
         assert_eq!(o.disrupted_ms, 2_000.0);
     }
