@@ -152,16 +152,19 @@ fn load_config(global: &GlobalArgs, extra: Figment) -> anyhow::Result<Config> {
     Config::load(global.config.as_deref(), flags)
 }
 
+/// The Kafka client settings of `config`.
+pub fn kafka_config(config: &Config, brokers: &str) -> KafkaConfig {
+    let mut kafka = KafkaConfig::new(brokers);
+    kafka.replication_factor = config.bus.replication_factor;
+    kafka.producer_queue_messages = config.bus.producer_queue;
+    // A refused request must never be written later: the producer gives up when ingest does.
+    kafka.delivery_timeout = config.ingest.bus_timeout();
+    kafka
+}
+
 pub fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match &config.bus.kafka {
-        Some(brokers) => {
-            let mut kafka = KafkaConfig::new(brokers);
-            kafka.replication_factor = config.bus.replication_factor;
-            kafka.producer_queue_messages = config.bus.producer_queue;
-            // A refused request must never be written later: the producer gives up when ingest does.
-            kafka.delivery_timeout = config.ingest.bus_timeout();
-            Arc::new(KafkaBus::new(kafka))
-        }
+        Some(brokers) => Arc::new(KafkaBus::new(kafka_config(config, brokers))),
         None => {
             let mut embedded = EmbeddedConfig::new(config.data_dir.join("bus.redb"));
             embedded.queue_capacity = config.bus.producer_queue.min(100_000);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use callscope_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+use callscope_bus::kafka::KafkaBus;
 use callscope_bus::{Bus, DEAD_LETTER_TOPIC, INGEST_TOPIC};
 use callscope_ingest::registry::Registry;
 
@@ -78,28 +79,40 @@ pub fn resolve_lake(config: &mut Config) {
 
 enum Opened {
     Embedded(EmbeddedBus),
-    Other(Arc<dyn Bus>),
+    Kafka(KafkaBus),
 }
+
+/// How long one end-offset request to Kafka may take (metadata, then each partition's high
+/// watermark); the lag gauge keeps its last value when the broker does not answer in time.
+const KAFKA_WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Opened {
     fn bus(&self) -> Arc<dyn Bus> {
         match self {
             Opened::Embedded(b) => Arc::new(b.clone()),
-            Opened::Other(b) => Arc::clone(b),
+            Opened::Kafka(b) => Arc::new(b.clone()),
         }
     }
 
-    fn end_offsets(&self) -> Option<callscope_processor::run::EndOffsets> {
-        match self {
-            Opened::Embedded(b) => Some(callscope_processor::run::embedded_end_offsets(b.clone())),
-            Opened::Other(_) => None,
-        }
+    /// The end offsets of the bus, for the processor's consumer lag gauge.
+    fn end_offsets(&self) -> anyhow::Result<callscope_processor::run::EndOffsets> {
+        Ok(match self {
+            Opened::Embedded(b) => callscope_processor::run::embedded_end_offsets(b.clone()),
+            Opened::Kafka(b) => {
+                let watermarks = b
+                    .watermarks(KAFKA_WATERMARK_TIMEOUT)
+                    .context("creating the Kafka watermark client")?;
+                Arc::new(move |topic: &str| watermarks.end_offsets(topic))
+            }
+        })
     }
 }
 
 fn open(config: &Config) -> anyhow::Result<Opened> {
-    if config.bus.kafka.is_some() {
-        return Ok(Opened::Other(crate::open_bus(config)?));
+    if let Some(brokers) = &config.bus.kafka {
+        return Ok(Opened::Kafka(KafkaBus::new(crate::kafka_config(
+            config, brokers,
+        ))));
     }
     let mut embedded = EmbeddedConfig::new(config.data_dir.join("bus.redb"));
     embedded.queue_capacity = config.bus.producer_queue.min(100_000);
@@ -122,7 +135,7 @@ fn spawn_processor(
     let registry = metrics.registry().clone();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let bus = opened.bus();
-    let end_offsets = opened.end_offsets();
+    let end_offsets = Some(opened.end_offsets()?);
     let processor_config = config.processor.clone();
     let task = tokio::spawn(async move {
         ready.store(true, Ordering::Relaxed);
@@ -222,7 +235,7 @@ pub async fn up(mut config: Config) -> anyhow::Result<()> {
 
     let ingest_state = crate::ingest_state(&config, bus.as_ref())?;
     let producer = Arc::clone(&ingest_state.producer);
-    let ingest = callscope_ingest::server(ingest_state)?;
+    let ingest = callscope_ingest::server(ingest_state.clone())?;
     let ingest_handle = ingest.handle();
     let ingest_task = tokio::spawn(ingest);
 
@@ -259,6 +272,7 @@ pub async fn up(mut config: Config) -> anyhow::Result<()> {
     // Ingest first, so nothing new is accepted; what it acknowledged is on the bus for the next start.
     ingest_handle.stop(true).await;
     let _ = ingest_task.await;
+    callscope_ingest::flush_progress(&ingest_state).await;
     producer.flush(Duration::from_secs(10)).await?;
     let _ = stop_processor.send(true);
     let processed = processor_task.await.context("processor task")?;

@@ -97,6 +97,74 @@ impl KafkaBus {
     pub fn config(&self) -> &KafkaConfig {
         &self.config
     }
+
+    /// A client that reads the end offsets (high watermarks) of topics, for consumer lag. It
+    /// joins no group and reads no message; create it once and keep it, each call reuses its
+    /// broker connections. Its calls block (up to `timeout` per partition): run them on a
+    /// blocking thread.
+    pub fn watermarks(&self, timeout: Duration) -> Result<KafkaWatermarks, BusError> {
+        let mut config = self.config.base();
+        config.set("enable.partition.eof", "false");
+        self.config.apply_extra(&mut config);
+        Ok(KafkaWatermarks {
+            client: Arc::new(config.create()?),
+            timeout,
+        })
+    }
+}
+
+/// Reads high watermarks: see [`KafkaBus::watermarks`].
+#[derive(Clone)]
+pub struct KafkaWatermarks {
+    client: Arc<BaseConsumer>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaWatermarks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaWatermarks")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaWatermarks {
+    /// The end offset (high watermark: the offset the next message will get) of every
+    /// partition of `topic`, indexed by partition id, as `EmbeddedBus::end_offsets` gives them.
+    /// Blocks: metadata, then one `ListOffsets` request per partition, each within the timeout.
+    pub fn end_offsets(&self, topic: &str) -> Result<Vec<i64>, BusError> {
+        let metadata = self.client.fetch_metadata(Some(topic), self.timeout)?;
+        let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Err(BusError::UnknownTopic(topic.to_owned()));
+        };
+        if let Some(error) = meta.error() {
+            let code = RDKafkaErrorCode::from(error);
+            if code == RDKafkaErrorCode::UnknownTopicOrPartition {
+                return Err(BusError::UnknownTopic(topic.to_owned()));
+            }
+            return Err(BusError::Kafka(KafkaError::MetadataFetch(code)));
+        }
+        let count = meta
+            .partitions()
+            .iter()
+            .filter_map(|p| usize::try_from(p.id()).ok())
+            .map(|id| id + 1)
+            .max()
+            .unwrap_or(0);
+        let mut ends = vec![0; count];
+        for partition in meta.partitions() {
+            let (_low, high) = self
+                .client
+                .fetch_watermarks(topic, partition.id(), self.timeout)?;
+            if let Some(slot) = usize::try_from(partition.id())
+                .ok()
+                .and_then(|i| ends.get_mut(i))
+            {
+                *slot = high.max(0);
+            }
+        }
+        Ok(ends)
+    }
 }
 
 #[async_trait]

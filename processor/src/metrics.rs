@@ -31,7 +31,7 @@ pub struct Metrics {
     pub rows_written: IntCounterVec,
     /// Time of one partition flush (checkpoint, files, checkpoint, commit).
     pub flush_duration: Histogram,
-    /// End offset − position, by partition; 0 where the bus does not tell (Kafka).
+    /// End offset − position, by partition (embedded end offsets or Kafka high watermarks).
     pub consumer_lag: IntGaugeVec,
 }
 
