@@ -306,6 +306,7 @@ pub fn ingest_state(
         limiter: RateLimiter::new(config.ingest.limits()),
         metrics: callscope_ingest::Metrics::new()?,
         config: config.ingest.clone(),
+        progress: Arc::default(),
     }))
 }
 
@@ -319,13 +320,14 @@ async fn ingest(config: Config) -> anyhow::Result<()> {
     .context("creating topics")?;
     let state = ingest_state(&config, bus.as_ref())?;
     let producer = Arc::clone(&state.producer);
-    let server = callscope_ingest::server(state)?;
+    let server = callscope_ingest::server(state.clone())?;
     let handle = server.handle();
     let running = tokio::spawn(server);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     handle.stop(true).await;
     let _ = running.await;
+    callscope_ingest::flush_progress(&state).await;
     producer.flush(std::time::Duration::from_secs(10)).await?;
     Ok(())
 }

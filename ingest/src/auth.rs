@@ -422,6 +422,13 @@ impl Authenticator {
         self.issue(&claims.app, &claims.sub, origin, now)
     }
 
+    /// The app a challenge was issued for, when it is one of ours (signature checked, expiry not):
+    /// integration progress counts a failed handshake for that app.
+    #[must_use]
+    pub fn challenge_app(&self, challenge: &str) -> Option<String> {
+        self.decode(challenge, CHALLENGE).ok().map(|c| c.app)
+    }
+
     /// The callstats REST `POST /authenticate`: a JWT signed by the app's origin server.
     pub fn third_party(
         &self,

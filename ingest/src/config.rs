@@ -34,6 +34,8 @@ pub struct IngestConfig {
     pub max_batch_items: usize,
     /// Worker threads of the HTTP server (0: one per core).
     pub workers: usize,
+    /// How often the integration progress counts are written to the bus, milliseconds.
+    pub progress_interval_ms: u64,
 }
 
 impl Default for IngestConfig {
@@ -51,6 +53,7 @@ impl Default for IngestConfig {
             bus_timeout_ms: 10_000,
             max_batch_items: 500,
             workers: 0,
+            progress_interval_ms: 1_000,
         }
     }
 }

@@ -14,7 +14,7 @@ use callscope_bus::{BusError, Producer};
 use callscope_schemas::enums::ResponseStatus;
 use callscope_schemas::envelope::app_level_conference_id;
 use callscope_schemas::rest::{ROUTES, RestRoute, RestScope, SuccessResponse};
-use callscope_schemas::{BatchRequest, Envelope, Origin as EnvelopeOrigin, Payload};
+use callscope_schemas::{BatchRequest, Envelope, EventKind, Origin as EnvelopeOrigin, Payload};
 use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,8 @@ pub struct State {
     pub limiter: RateLimiter,
     pub metrics: Metrics,
     pub config: IngestConfig,
+    /// Integration progress counts, written to the bus by [`crate::progress_task`].
+    pub progress: Arc<crate::progress::Tracker>,
 }
 
 impl std::fmt::Debug for State {
@@ -46,7 +48,7 @@ impl std::fmt::Debug for State {
 /// Path of the JS SDK batch endpoint.
 pub const BATCH_PATH: &str = "/v1/apps/{appID}/conferences/{confID}/batch";
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -395,7 +397,68 @@ async fn rest_event(
 ) -> Result<HttpResponse, IngestError> {
     handle_rest_event(route, &req, body, &state)
         .await
-        .map_err(|e| refuse(&state, e))
+        .map_err(|e| {
+            let kind = route_kind(route.endpoint);
+            count_refusal(&state, path_param(&req, "appID").ok(), kind, &e);
+            refuse(&state, e)
+        })
+}
+
+/// The event kind a REST path carries (the first, for paths that carry several), to attribute a
+/// refusal whose body could not be read.
+fn route_kind(endpoint: callscope_schemas::rest::RestEndpoint) -> Option<EventKind> {
+    use callscope_schemas::rest::RestEndpoint as R;
+    Some(match endpoint {
+        R::UserJoined => EventKind::UserJoined,
+        R::UserAlive => EventKind::UserAlive,
+        R::UserLeft => EventKind::UserLeft,
+        R::UserDetails => EventKind::UserDetails,
+        R::DeviceList => EventKind::DeviceList,
+        R::MediaAction => EventKind::MediaAction,
+        R::MediaPipeline => EventKind::MediaPipeline,
+        R::Fabric | R::FabricSetup => EventKind::FabricSetup,
+        R::FabricSetupFailed => EventKind::FabricSetupFailed,
+        R::FabricTerminated => EventKind::FabricTerminated,
+        R::FabricAction => EventKind::FabricHold,
+        R::FabricDropped => EventKind::FabricDropped,
+        R::FabricStateChange => EventKind::FabricStateChange,
+        R::FabricTransportChange => EventKind::FabricTransportChange,
+        R::IceStatus => EventKind::IceStatus,
+        R::Feedback => EventKind::Feedback,
+        R::DominantSpeaker => EventKind::DominantSpeaker,
+        R::SsrcMap => EventKind::SsrcMap,
+        R::Sdp => EventKind::Sdp,
+        R::AppLog => EventKind::AppLog,
+        R::Stats => EventKind::StatsSample,
+        R::SystemStatus => EventKind::SystemStatus,
+        R::BridgeStatus => EventKind::BridgeStatus,
+        R::BridgeAlive => EventKind::BridgeAlive,
+    })
+}
+
+/// Counts a refusal in the app's integration progress, when the app exists and the refusal says
+/// something about the integration.
+fn count_refusal(
+    state: &State,
+    app_id: Option<&str>,
+    kind: Option<EventKind>,
+    error: &IngestError,
+) {
+    let Some(app_id) = app_id else { return };
+    if state.auth.registry().get(app_id).is_none() {
+        return;
+    }
+    let Some(item) = crate::progress::refusal_item(error, kind) else {
+        return;
+    };
+    state.progress.refuse(
+        app_id,
+        item,
+        actix_web::ResponseError::status_code(error).as_u16(),
+        &error.to_string(),
+        crate::progress::refusal_field(error),
+        now_ms(),
+    );
 }
 
 async fn handle_rest_event(
@@ -430,6 +493,9 @@ async fn handle_rest_event(
     envelope.request_origin = origin.map(|o| o.as_str().to_owned());
     envelope.validate()?;
     write(state, std::slice::from_ref(&envelope)).await?;
+    state
+        .progress
+        .accept_envelopes(std::slice::from_ref(&envelope), envelope.received_at_ms);
     if route.scope() == RestScope::Conference {
         Ok(HttpResponse::Ok().json(Accepted {
             status: ResponseStatus::Success,
@@ -449,9 +515,53 @@ async fn batch(
     body: web::Payload,
     state: web::Data<State>,
 ) -> Result<HttpResponse, IngestError> {
-    handle_batch(&req, body, &state)
+    let mut kinds = Vec::new();
+    handle_batch(&req, body, &state, &mut kinds)
         .await
-        .map_err(|e| refuse(&state, e))
+        .map_err(|e| {
+            count_refusal(
+                &state,
+                path_param(&req, "appID").ok(),
+                refused_kind(&e, &kinds),
+                &e,
+            );
+            refuse(&state, e)
+        })
+}
+
+/// The kind of the batch item a refusal is about: the one its field names (`events[2]...`), else
+/// the first.
+fn refused_kind(error: &IngestError, kinds: &[Option<EventKind>]) -> Option<EventKind> {
+    let index = crate::progress::refusal_field(error)
+        .and_then(|f| f.strip_prefix("events["))
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok());
+    match index {
+        Some(i) => kinds.get(i).copied().flatten(),
+        None => kinds.iter().copied().flatten().next(),
+    }
+}
+
+/// The kinds of a batch's items as far as they can be read, for a batch that did not decode.
+fn lenient_kinds(body: &[u8]) -> Vec<Option<EventKind>> {
+    #[derive(Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        events: Vec<LooseItem>,
+    }
+    #[derive(Deserialize)]
+    struct LooseItem {
+        #[serde(default)]
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Loose>(body)
+        .map(|l| {
+            l.events
+                .iter()
+                .map(|i| i.kind.as_deref().and_then(|k| k.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Envelope-level fields keep their names; everything else is inside `events[i].data`.
@@ -466,12 +576,20 @@ async fn handle_batch(
     req: &HttpRequest,
     body: web::Payload,
     state: &State,
+    kinds: &mut Vec<Option<EventKind>>,
 ) -> Result<HttpResponse, IngestError> {
     let app_id = path_param(req, "appID")?;
     let conference_id = path_param(req, "confID")?;
     let (claims, origin) = authorize(req, state, app_id)?;
     let body = read_body(req, body, state.config.max_body_bytes).await?;
-    let request: BatchRequest = callscope_schemas::batch::decode_json(&body)?;
+    let request: BatchRequest = match callscope_schemas::batch::decode_json(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            *kinds = lenient_kinds(&body);
+            return Err(e.into());
+        }
+    };
+    *kinds = request.events.iter().map(|i| Some(i.kind)).collect();
     if request.events.is_empty() {
         return Err(IngestError::Invalid {
             field: "events".to_owned(),
@@ -495,6 +613,13 @@ async fn handle_batch(
     let received = now_ms();
     let mut envelopes = Vec::with_capacity(request.events.len());
     for (index, item) in request.events.iter().enumerate() {
+        if item.kind == EventKind::IntegrationProgress {
+            return Err(IngestError::Invalid {
+                field: format!("events[{index}].kind"),
+                reason: "integration_progress is written by callscope itself, not by clients"
+                    .to_owned(),
+            });
+        }
         let payload = item.payload(index)?;
         check_local_id(&payload, &claims, &format!("events[{index}].data."))?;
         let mut envelope = Envelope::new(
@@ -519,6 +644,7 @@ async fn handle_batch(
         envelopes.push(envelope);
     }
     write(state, &envelopes).await?;
+    state.progress.accept_envelopes(&envelopes, received);
     Ok(HttpResponse::Ok().json(Accepted {
         status: ResponseStatus::Success,
         msg: format!("{} events accepted", envelopes.len()),
@@ -557,9 +683,11 @@ async fn challenge(
     body: web::Payload,
     state: web::Data<State>,
 ) -> Result<HttpResponse, IngestError> {
+    let mut app: Option<String> = None;
     async {
         let body = read_body(&req, body, AUTH_BODY_LIMIT).await?;
         let request: ChallengeRequest = callscope_schemas::batch::decode_json(&body)?;
+        app = Some(request.app_id.clone());
         state
             .limiter
             .check(&request.app_id, None)
@@ -580,7 +708,10 @@ async fn challenge(
         }))
     }
     .await
-    .map_err(|e| refuse(&state, e))
+    .map_err(|e| {
+        count_refusal(&state, app.as_deref(), None, &e);
+        refuse(&state, e)
+    })
 }
 
 /// Handshake step 3 → 4: success carries the token, failure the reason.
@@ -589,9 +720,11 @@ async fn response(
     body: web::Payload,
     state: web::Data<State>,
 ) -> Result<HttpResponse, IngestError> {
+    let mut app: Option<String> = None;
     async {
         let body = read_body(&req, body, AUTH_BODY_LIMIT).await?;
         let request: ResponseRequest = callscope_schemas::batch::decode_json(&body)?;
+        app = state.auth.challenge_app(&request.challenge);
         let origin = request_origin(&req)?;
         let issued = state.auth.respond(
             &request.challenge,
@@ -603,7 +736,11 @@ async fn response(
         Ok(HttpResponse::Ok().json(issued))
     }
     .await
-    .map_err(|e| refuse(&state, e))
+    .inspect(|_| count_initialize(&state, app.as_deref()))
+    .map_err(|e| {
+        count_refusal(&state, app.as_deref(), None, &e);
+        refuse(&state, e)
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -623,11 +760,13 @@ async fn authenticate(
     state: web::Data<State>,
 ) -> Result<HttpResponse, IngestError> {
     use crate::auth::{AuthError, ThirdPartyError};
+    let mut app: Option<String> = None;
     async {
         let body = read_body(&req, body, AUTH_BODY_LIMIT).await?;
         let form: AuthenticateForm = serde_urlencoded::from_bytes(&body)
             .map_err(|_| AuthError::ThirdParty(ThirdPartyError::InvalidRequest))?;
         if let Some((_, app_id)) = form.client_id.rsplit_once('@') {
+            app = Some(app_id.to_owned());
             state
                 .limiter
                 .check(app_id, None)
@@ -647,5 +786,20 @@ async fn authenticate(
         Ok(HttpResponse::Ok().json(issued))
     }
     .await
-    .map_err(|e| refuse(&state, e))
+    .inspect(|_| count_initialize(&state, app.as_deref()))
+    .map_err(|e| {
+        count_refusal(&state, app.as_deref(), None, &e);
+        refuse(&state, e)
+    })
+}
+
+/// Counts a completed authentication in the app's integration progress.
+fn count_initialize(state: &State, app_id: Option<&str>) {
+    if let Some(app_id) = app_id {
+        state.progress.accept(
+            app_id,
+            callscope_schemas::integration::IntegrationItem::Initialize,
+            now_ms(),
+        );
+    }
 }

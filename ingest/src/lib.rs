@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod origin;
+pub mod progress;
 pub mod ratelimit;
 pub mod registry;
 
@@ -58,6 +59,16 @@ pub fn server(state: web::Data<State>) -> std::io::Result<actix_web::dev::Server
             pruned.limiter.prune();
         }
     });
+    let progress = state.clone();
+    let interval = Duration::from_millis(config.progress_interval_ms.max(100));
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            flush_progress(&progress).await;
+        }
+    });
     let mut server = HttpServer::new(move || app(state.clone()))
         .bind(config.listen)?
         .shutdown_timeout(30)
@@ -67,4 +78,19 @@ pub fn server(state: web::Data<State>) -> std::io::Result<actix_web::dev::Server
     }
     tracing::info!(listen = %config.listen, "ingest listening");
     Ok(server.run())
+}
+
+/// Writes the integration progress counted since the last call to the bus. The server calls it
+/// every `progress_interval_ms`; call it once more after the server stopped so the last interval
+/// is not lost.
+pub async fn flush_progress(state: &State) {
+    state
+        .progress
+        .flush(
+            state.producer.as_ref(),
+            &state.topic,
+            state.config.bus_timeout(),
+            http::now_ms(),
+        )
+        .await;
 }

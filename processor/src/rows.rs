@@ -638,6 +638,48 @@ impl Row for FeedbackRow {
     }
 }
 
+/// `integration`: one row per checklist item of an integration progress record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntegrationRow {
+    pub app_id: String,
+    pub date: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub item: String,
+    pub accepted: i64,
+    pub refused: i64,
+    pub last_seen: Option<i64>,
+    pub last_refused: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_field: Option<String>,
+    pub last_status: Option<i32>,
+    pub bus_partition: Option<i32>,
+    pub bus_offset: Option<i64>,
+}
+
+impl Row for IntegrationRow {
+    const TABLE: &'static str = tables::INTEGRATION;
+    fn partition(&self) -> (&str, &str) {
+        (&self.app_id, &self.date)
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Ts(self.window_start),
+            Cell::Ts(self.window_end),
+            Cell::Str(&self.item),
+            Cell::I64(self.accepted),
+            Cell::I64(self.refused),
+            Cell::opt_ts(self.last_seen),
+            Cell::opt_ts(self.last_refused),
+            Cell::opt_str(&self.last_error),
+            Cell::opt_str(&self.last_field),
+            Cell::opt_i32(self.last_status),
+            Cell::opt_i32(self.bus_partition),
+            Cell::opt_i64(self.bus_offset),
+        ]
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Summary tables: written when a conference segment closes
 // ---------------------------------------------------------------------------------------------

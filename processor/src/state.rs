@@ -35,8 +35,8 @@ use crate::quality::{
     TrackerConfig, Update, WebRtcFunction, evaluate, score_interval,
 };
 use crate::rows::{
-    ConferenceRow, ErrorRow, EventRow, FabricRow, FeedbackRow, StatsSampleRow, TrackQualityRow,
-    UserQualityRow, utc_date,
+    ConferenceRow, ErrorRow, EventRow, FabricRow, FeedbackRow, IntegrationRow, StatsSampleRow,
+    TrackQualityRow, UserQualityRow, utc_date,
 };
 
 /// `conferences.end_reason` of a segment closed to bound memory (not in
@@ -146,6 +146,7 @@ pub struct Output {
     pub track_quality: Vec<TrackQualityRow>,
     pub errors: Vec<ErrorRow>,
     pub feedback: Vec<FeedbackRow>,
+    pub integration: Vec<IntegrationRow>,
     pub summaries: Vec<Summary>,
 }
 
@@ -158,6 +159,7 @@ impl Output {
             + self.track_quality.len()
             + self.errors.len()
             + self.feedback.len()
+            + self.integration.len()
     }
 
     #[must_use]
@@ -665,6 +667,28 @@ impl PartitionState {
 
     fn emit_message_rows(&mut self, env: &Envelope, pos: Position) {
         let date = utc_date(env.received_at_ms);
+        // Counts, not an event of any call: they go to their own table only.
+        if let Payload::IntegrationProgress(p) = &env.payload {
+            self.out
+                .integration
+                .extend(p.items.iter().map(|item| IntegrationRow {
+                    app_id: env.app_id.clone(),
+                    date: date.clone(),
+                    window_start: p.window_start_ms,
+                    window_end: p.window_end_ms,
+                    item: item.item.id(),
+                    accepted: i64::try_from(item.accepted).unwrap_or(i64::MAX),
+                    refused: i64::try_from(item.refused).unwrap_or(i64::MAX),
+                    last_seen: item.last_seen_ms,
+                    last_refused: item.last_refused_ms,
+                    last_error: item.error.clone(),
+                    last_field: item.field.clone(),
+                    last_status: item.status.map(i32::from),
+                    bus_partition: Some(self.partition),
+                    bus_offset: Some(pos.offset),
+                }));
+            return;
+        }
         let user_id = user_of(env);
         let payload_json = env.payload.data_json().unwrap_or_else(|e| {
             // Serialization of these types cannot fail (see Envelope::to_vec); should it ever,
@@ -949,7 +973,8 @@ impl PartitionState {
             | Payload::Sdp(_)
             | Payload::SystemStatus(_)
             | Payload::BridgeStatus(_)
-            | Payload::BridgeAlive(_) => {}
+            | Payload::BridgeAlive(_)
+            | Payload::IntegrationProgress(_) => {}
         }
         Vec::new()
     }

@@ -379,6 +379,7 @@ pub fn plan_files(
         encode_groups(&output.track_quality, &name, row_group_rows, &mut files)?;
         encode_groups(&output.errors, &name, row_group_rows, &mut files)?;
         encode_groups(&output.feedback, &name, row_group_rows, &mut files)?;
+        encode_groups(&output.integration, &name, row_group_rows, &mut files)?;
     }
     for summary in &output.summaries {
         plan_summary(partition, summary, row_group_rows, &mut files)?;

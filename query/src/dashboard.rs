@@ -51,7 +51,11 @@ fn ts_lit(ms: i64) -> Expr {
 
 impl Scope {
     /// Runs one of this module's SQL texts with its parameters (`$1`, `$2`, ...).
-    async fn sql(&self, sql: &str, params: Vec<ScalarValue>) -> Result<ResultSet, QueryError> {
+    pub(crate) async fn sql(
+        &self,
+        sql: &str,
+        params: Vec<ScalarValue>,
+    ) -> Result<ResultSet, QueryError> {
         let df = self
             .ctx
             .sql(sql)

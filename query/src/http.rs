@@ -44,6 +44,7 @@ pub fn configure(state: web::Data<QueryState>) -> impl FnOnce(&mut web::ServiceC
                 web::get().to(conference),
             )
             .route("/api/v1/live", web::get().to(live))
+            .route("/api/v1/integration", web::get().to(integration))
             .route("/api/v1/sql", web::post().to(sql_query))
             .route("/", web::get().to(crate::assets::index))
             // Browsers ask for it on every page; there is none, and a 404 would be logged noise.
@@ -308,6 +309,22 @@ async fn live(req: HttpRequest, state: web::Data<QueryState>) -> Result<HttpResp
     let now = now_ms();
     cached(&req, &state, move |scope| {
         dashboard::live(scope, now, window)
+    })
+    .await
+}
+
+/// `GET /api/v1/integration?from=-7d`: the app's integration checklist.
+async fn integration(
+    req: HttpRequest,
+    state: web::Data<QueryState>,
+) -> Result<HttpResponse, QueryError> {
+    caller(&req, &state)?;
+    let p: RangeParams = params(&req)?;
+    // A checklist is about the integration's recent past, not just today.
+    let from_text = p.from.as_deref().or(Some("-7d"));
+    let (from, to) = parse_range(from_text, p.to.as_deref(), now_ms())?;
+    cached(&req, &state, move |scope| {
+        crate::integration::integration(scope, from, to)
     })
     .await
 }

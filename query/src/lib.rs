@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod exec;
 pub mod http;
+pub mod integration;
 pub mod json;
 pub mod lake;
 pub mod metrics;

@@ -274,6 +274,58 @@
     );
   }
 
+  // The integration checklist: one line per SDK/REST call, green (seen), amber (refused in the
+  // range: why, and how to fix it) or grey (never seen).
+  async function integrationPage(content) {
+    const data = await api("/api/v1/integration?" + range());
+    content.append(
+      el(
+        "div",
+        { class: "tiles" },
+        el("div", { class: "tile" }, el("div", { class: "label" }, "Working"), el("div", { class: "value", id: "count-green" }, data.green)),
+        el("div", { class: "tile" }, el("div", { class: "label" }, "With refusals"), el("div", { class: "value", id: "count-amber" }, data.amber)),
+        el("div", { class: "tile" }, el("div", { class: "label" }, "Not seen yet"), el("div", { class: "value", id: "count-grey" }, data.grey))
+      )
+    );
+    const words = { green: "working", amber: "refusals", grey: "not seen" };
+    const rows = data.items.map((i) => {
+      const detail = el("td", { class: "detail" });
+      if (i.status === "amber") {
+        const last = i.refusals[0];
+        if (last) {
+          detail.append(
+            el("div", { class: "error" }, last.error || "refused"),
+            last.field ? el("div", {}, "field: ", el("code", {}, last.field)) : null,
+            el("small", {}, (last.status ? "HTTP " + last.status + ", " : "") + fmt.time(last.at))
+          );
+        }
+        detail.append(el("div", { class: "fix" }, i.fix));
+      }
+      return el(
+        "tr",
+        { class: "item " + i.status + (i.parent ? " child" : ""), "data-item": i.item, "data-status": i.status },
+        el("td", {}, el("span", { class: "light " + i.status, title: words[i.status] }), " ", words[i.status]),
+        el("td", { class: "label" }, i.label),
+        el("td", { class: "num" }, fmt.int(i.accepted)),
+        el("td", { class: "num" }, fmt.int(i.refused)),
+        el("td", {}, fmt.time(i.last_seen)),
+        detail
+      );
+    });
+    const head = el(
+      "tr",
+      {},
+      ...["Status", "Call", "Accepted", "Refused", "Last seen", "Last refusal and fix"].map((h) => el("th", {}, h))
+    );
+    content.append(
+      card(
+        "Integration progress",
+        el("p", { class: "hint" }, "Green: seen and accepted. Amber: refused at least once in this range; the last error says which field. Grey: not seen yet."),
+        el("table", { id: "integration" }, el("thead", {}, head), el("tbody", {}, ...rows))
+      )
+    );
+  }
+
   async function conferencePage(content, id) {
     const c = await api("/api/v1/conferences/" + encodeURIComponent(id));
     content.append(el("h1", {}, "Conference " + c.conference_id));
@@ -397,6 +449,7 @@
     try {
       if (page === "conferences") await conferencesPage(content);
       else if (page === "live") await livePage(content);
+      else if (page === "integration") await integrationPage(content);
       else if (page === "conference" && arg) await conferencePage(content, decodeURIComponent(arg));
       else await overviewPage(content);
       status("Updated " + new Date().toLocaleTimeString());

@@ -21,6 +21,7 @@ use crate::events::{
     FabricTransportChange, IceStatus, MediaAction, MediaPipeline, ReportError, Sdp, SsrcMap,
     StatsSample, SystemStatus, UserAlive, UserDetails, UserFeedback, UserJoined, UserLeft,
 };
+use crate::integration::IntegrationProgress;
 
 /// The envelope schema version this build writes and the highest it reads.
 ///
@@ -324,6 +325,8 @@ payloads! {
     BridgeStatus(BridgeStatus) = "bridge_status",
     /// SFU/bridge keep-alive.
     BridgeAlive(BridgeAlive) = "bridge_alive",
+    /// Integration progress counts, written by ingest itself, never accepted from a client.
+    IntegrationProgress(IntegrationProgress) = "integration_progress",
 }
 
 impl Payload {
@@ -357,7 +360,8 @@ impl Payload {
             | Payload::Feedback(_)
             | Payload::SystemStatus(_)
             | Payload::BridgeStatus(_)
-            | Payload::BridgeAlive(_) => None,
+            | Payload::BridgeAlive(_)
+            | Payload::IntegrationProgress(_) => None,
         }
     }
 
@@ -391,7 +395,8 @@ impl Payload {
             | Payload::AppLog(_)
             | Payload::SystemStatus(_)
             | Payload::BridgeStatus(_)
-            | Payload::BridgeAlive(_) => None,
+            | Payload::BridgeAlive(_)
+            | Payload::IntegrationProgress(_) => None,
         }
     }
 
@@ -444,6 +449,7 @@ impl Payload {
             Payload::SystemStatus(e) => &e.common,
             Payload::BridgeStatus(e) => &e.common,
             Payload::BridgeAlive(e) => &e.common,
+            Payload::IntegrationProgress(e) => &e.common,
         }
     }
 }
@@ -481,7 +487,7 @@ mod tests {
                 "{kind} is not snake_case"
             );
         }
-        assert_eq!(EventKind::ALL.len(), 27);
+        assert_eq!(EventKind::ALL.len(), 28);
     }
 
     #[test]

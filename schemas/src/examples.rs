@@ -478,5 +478,21 @@ pub fn payload(kind: EventKind) -> Payload {
         }
         .into(),
         EventKind::BridgeAlive => BridgeAlive { common: common() }.into(),
+        EventKind::IntegrationProgress => crate::integration::IntegrationProgress {
+            common: crate::events::CommonFields::default(),
+            window_start_ms: 1_700_000_000_000,
+            window_end_ms: 1_700_000_001_000,
+            items: vec![crate::integration::ItemProgress {
+                item: crate::integration::IntegrationItem::SendFabricEvent,
+                accepted: 3,
+                refused: 1,
+                last_seen_ms: Some(1_700_000_000_400),
+                last_refused_ms: Some(1_700_000_000_900),
+                error: Some("events[0].data.eventType: unknown variant `fooBar`".to_owned()),
+                field: Some("events[0].data.eventType".to_owned()),
+                status: Some(422),
+            }],
+        }
+        .into(),
     }
 }

@@ -23,6 +23,7 @@ pub mod enums;
 pub mod envelope;
 pub mod events;
 pub mod examples;
+pub mod integration;
 pub mod lake_files;
 pub mod limits;
 pub mod rest;

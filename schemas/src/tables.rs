@@ -27,6 +27,7 @@ pub const EVENTS: &str = "events";
 pub const STATS_SAMPLES: &str = "stats_samples";
 pub const ERRORS: &str = "errors";
 pub const FEEDBACK: &str = "feedback";
+pub const INTEGRATION: &str = "integration";
 
 /// Hive partition columns, in path order; the last columns of every table schema.
 pub const PARTITION_COLUMNS: [&str; 2] = ["app_id", "date"];
@@ -43,6 +44,7 @@ pub fn all_tables() -> Vec<(&'static str, SchemaRef)> {
         (STATS_SAMPLES, stats_samples_schema()),
         (ERRORS, errors_schema()),
         (FEEDBACK, feedback_schema()),
+        (INTEGRATION, integration_schema()),
     ]
 }
 
@@ -65,6 +67,7 @@ pub fn sort_key(table: &str) -> &'static [&'static str] {
         USER_QUALITY => &["conference_id", "segment", "user_id"],
         EVENTS | ERRORS | FEEDBACK => &["conference_id", "received_at"],
         STATS_SAMPLES => &["conference_id", "connection_id", "sample_ts"],
+        INTEGRATION => &["item", "window_end"],
         _ => &[],
     }
 }
@@ -637,4 +640,25 @@ mod tests {
         assert!(schema("nope").is_none());
         assert!(events_schema().field_with_name("payload_json").is_ok());
     }
+}
+
+/// Integration progress (`crate::integration`): one row per checklist item per ingest interval in
+/// which the item was seen, accepted or refused. Summed by the query service.
+#[must_use]
+pub fn integration_schema() -> SchemaRef {
+    table(vec![
+        ts("window_start", NN),
+        ts("window_end", NN),
+        // IntegrationItem::id
+        text("item", NN),
+        int64("accepted", NN),
+        int64("refused", NN),
+        ts("last_seen", N),
+        ts("last_refused", N),
+        text("last_error", N),
+        text("last_field", N),
+        int32("last_status", N),
+        int32("bus_partition", N),
+        int64("bus_offset", N),
+    ])
 }

@@ -203,6 +203,7 @@ impl Validate for Payload {
         match self {
             Payload::UserJoined(e) => e.validate(),
             Payload::UserAlive(_) | Payload::UserLeft(_) | Payload::BridgeAlive(_) => Ok(()),
+            Payload::IntegrationProgress(e) => e.validate(),
             Payload::UserDetails(e) => e.validate(),
             Payload::FabricCreated(e) => e.validate(),
             Payload::FabricSetup(e) => e.validate(),
@@ -794,3 +795,29 @@ impl Validate for BridgeStatus {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+impl Validate for crate::integration::IntegrationProgress {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.items.len() > crate::integration::MAX_ITEMS_PER_RECORD {
+            return Err(ValidationError::new(
+                "items",
+                format!(
+                    "{} items exceed the limit of {}",
+                    self.items.len(),
+                    crate::integration::MAX_ITEMS_PER_RECORD
+                ),
+            ));
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            at(
+                opt_bytes(item.error.as_deref(), ERROR_MESSAGE_MAX_BYTES),
+                &format!("items[{i}].error"),
+            )?;
+            at(
+                opt_bytes(item.field.as_deref(), SHORT_TEXT_MAX_BYTES),
+                &format!("items[{i}].field"),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -66,6 +66,7 @@ pub fn state_on(
         limiter: RateLimiter::new(config.limits()),
         metrics: Metrics::new().expect("metrics"),
         config,
+        progress: Arc::default(),
     })
 }
 
