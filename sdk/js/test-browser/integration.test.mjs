@@ -33,6 +33,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(here, 'artifacts');
 
 const APP_ID = '654321';
+const OTHER_APP = '777777';
 const CONF = 'integration-conf';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callscope-integration-'));
 let up;
@@ -40,6 +41,7 @@ let upLog = '';
 let ingestURL;
 let queryURL;
 let queryKey;
+let otherKey;
 let appSecret;
 let pageURL;
 let server;
@@ -125,9 +127,12 @@ before(async () => {
   });
   await new Promise((r) => server.listen(pagePort, '127.0.0.1', r));
   execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-origin', APP_ID, pageURL]);
-  queryKey = /query key for app \S+: (\S+)/.exec(
-    execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-query-key', APP_ID], { encoding: 'utf8' }),
-  )[1];
+  const keyOf = (app) =>
+    /query key for app \S+: (\S+)/.exec(execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-query-key', app], { encoding: 'utf8' }))[1];
+  queryKey = keyOf(APP_ID);
+  // Another app of the same installation: it must see none of the first app's progress.
+  execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add', '--name', 'other', '--app-id', OTHER_APP]);
+  otherKey = keyOf(OTHER_APP);
 
   const [port, qport, aport] = [await freePort(), await freePort(), await freePort()];
   ingestURL = `http://127.0.0.1:${port}`;
@@ -274,6 +279,11 @@ test('require.js loads the SDK with the seed shim; a partial integration shows t
     await dash.$$eval(['#count-green', '#count-amber', '#count-grey'].join(','), (els) => els.map((e) => e.textContent)),
     ['2', '1', '17'],
   );
+  // Another app's key reads its own (empty) checklist, never this one's.
+  const other = await (await fetch(`${queryURL}/api/v1/integration`, { headers: { Authorization: `Bearer ${otherKey}` } })).json();
+  assert.deepEqual([other.green, other.amber, other.grey], [0, 0, 20]);
+  const foreign = await fetch(`${queryURL}/api/v1/integration?app_id=${APP_ID}`, { headers: { Authorization: `Bearer ${otherKey}` } });
+  assert.equal(foreign.status, 403);
   mkdirSync(ARTIFACTS, { recursive: true });
   await dash.screenshot({ path: path.join(ARTIFACTS, 'integration.png'), fullPage: true });
   await dash.close();
