@@ -26,7 +26,8 @@
 //!   `getUserMedia` calls (`...OnFailure` lines);
 //! - `fabric_terminated` at `close`, or at the end of the dump (the latest line time) if the PC
 //!   was never closed;
-//! - one `user_joined` (at the first line time) and `user_left` (at the end) for the local user.
+//! - one `user_joined` (at the time of the earliest other event, as the SDK sends it just before
+//!   a conference's first event) and `user_left` (at the end) for the local user.
 //!
 //! The format variations handled: unknown methods (ignored), missing members and a missing line
 //! timestamp (the previous line's time), `connectionInfo` payloads sent as a JSON string, Chrome
@@ -245,6 +246,19 @@ pub fn convert(text: &str, fallback_user_id: &str) -> Conversion {
         }
     }
     out.emit(last_line, end_of_dump, UserLeft::default());
+    // The SDK sends user_joined just before a conference's first event, not when the page loaded:
+    // lines that make no event (getUserMedia, metadata) do not start the call. An earlier join
+    // would also leave the conference silent until its first fabric, and the processor closes a
+    // conference silent for its timeout (30 s by default).
+    let first_event = out
+        .events
+        .iter()
+        .skip(1)
+        .map(|e| e.timestamp_ms)
+        .reduce(f64::min);
+    if let (Some(at), Some(joined)) = (first_event, out.events.first_mut()) {
+        joined.timestamp_ms = at;
+    }
 
     Conversion {
         user_id,
@@ -1796,6 +1810,33 @@ mod tests {
         // The rest went on: the PC connected.
         assert_eq!(find(&c, "fabric_setup").len(), 1);
         assert_eq!(c.lines, 6);
+    }
+
+    #[test]
+    fn the_user_joins_at_the_first_event_not_at_the_page_load() {
+        // getUserMedia 40 s before the first connection makes no event: the SDK would have sent
+        // nothing yet, and a join then would leave the conference silent past its timeout.
+        let text = dump(&[
+            line(
+                "navigator.mediaDevices.getUserMedia",
+                None,
+                json!({"audio": true}),
+                0,
+            ),
+            line(
+                "navigator.mediaDevices.getUserMediaOnSuccess",
+                None,
+                json!({}),
+                500,
+            ),
+            line("create", Some("PC_0"), json!({}), 40_000),
+            line("close", Some("PC_0"), json!({}), 50_000),
+        ]);
+        let c = convert(&text, "u");
+        assert_valid(&c);
+        assert_eq!(kinds(&c).first(), Some(&"user_joined"));
+        assert_eq!(c.events[0].timestamp_ms, (T0 + 40_000) as f64);
+        assert_eq!(c.events[1].timestamp_ms, (T0 + 40_000) as f64);
     }
 
     #[test]
