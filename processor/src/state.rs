@@ -2262,6 +2262,37 @@ mod tests {
         assert_eq!(state.open_count(), 0);
     }
 
+    #[test]
+    fn integration_progress_gives_integration_rows_only_and_none_on_rebuild() {
+        let mut state = PartitionState::new(3, StateConfig::default());
+        let env = callscope_schemas::examples::envelope(EventKind::IntegrationProgress);
+        let env = Envelope {
+            conference_id: callscope_schemas::integration::INTEGRATION_CONFERENCE_ID.to_owned(),
+            ..env
+        };
+        state.apply(&env, Position::new(41, 0), Mode::Live);
+        let out = state.take_output();
+        assert!(out.events.is_empty());
+        assert_eq!(state.open_count(), 0);
+        // The example record: one item, send_fabric_event, 3 accepted and 1 refused.
+        assert_eq!(out.integration.len(), 1);
+        let row = &out.integration[0];
+        assert_eq!(row.item, "send_fabric_event");
+        assert_eq!((row.accepted, row.refused), (3, 1));
+        assert_eq!(
+            (row.window_start, row.window_end),
+            (1_700_000_000_000, 1_700_000_001_000)
+        );
+        assert_eq!(row.last_status, Some(422));
+        assert_eq!(row.last_field.as_deref(), Some("events[0].data.eventType"));
+        assert_eq!((row.bus_partition, row.bus_offset), (Some(3), Some(41)));
+        // 1_700_000_001_000 ms is 2023-11-14T22:13:21Z.
+        assert_eq!(row.date, "2023-11-14");
+        // A replay of a flushed offset writes nothing again.
+        state.apply(&env, Position::new(41, 0), Mode::Rebuild);
+        assert!(state.take_output().integration.is_empty());
+    }
+
     /// What run.rs does across a restart, without I/O: a checkpoint taken at offset `f` with
     /// the commit held at the oldest open conference; a new state restored from it replays the
     /// committed offsets (rebuild up to `f`, live after) and must produce exactly the rows the
