@@ -2286,7 +2286,7 @@ mod tests {
         assert_eq!(row.last_status, Some(422));
         assert_eq!(row.last_field.as_deref(), Some("events[0].data.eventType"));
         assert_eq!((row.bus_partition, row.bus_offset), (Some(3), Some(41)));
-        // 1_700_000_001_000 ms is 2023-11-14T22:13:21Z.
+        // The record's receive time, 1_700_000_000_000 ms, is 2023-11-14T22:13:20Z.
         assert_eq!(row.date, "2023-11-14");
         // A replay of a flushed offset writes nothing again.
         state.apply(&env, Position::new(41, 0), Mode::Rebuild);
