@@ -801,6 +801,14 @@ pub struct FabricRow {
     pub terminated_reason: Option<String>,
     pub duration_ms: Option<i64>,
     pub last_event_at: i64,
+    pub dropped_at: Option<i64>,
+    pub recovered_disruptions: Option<i32>,
+    pub packets_received: Option<i64>,
+    pub packets_received_lost: Option<i64>,
+    pub packets_sent: Option<i64>,
+    pub packets_sent_lost: Option<i64>,
+    pub received_loss_pct: Option<f64>,
+    pub sent_loss_pct: Option<f64>,
 }
 
 impl Row for FabricRow {
@@ -843,15 +851,15 @@ impl Row for FabricRow {
             Cell::Bool(self.dropped),
             Cell::opt_str(&self.terminated_reason),
             Cell::opt_i64(self.duration_ms),
-    pub dropped_at: Option<i64>,
-    pub recovered_disruptions: Option<i32>,
-    pub packets_received: Option<i64>,
-    pub packets_received_lost: Option<i64>,
-    pub packets_sent: Option<i64>,
-    pub packets_sent_lost: Option<i64>,
-    pub received_loss_pct: Option<f64>,
-    pub sent_loss_pct: Option<f64>,
             Cell::Ts(self.last_event_at),
+            Cell::opt_ts(self.dropped_at),
+            Cell::opt_i32(self.recovered_disruptions),
+            Cell::opt_i64(self.packets_received),
+            Cell::opt_i64(self.packets_received_lost),
+            Cell::opt_i64(self.packets_sent),
+            Cell::opt_i64(self.packets_sent_lost),
+            Cell::opt_f64(self.received_loss_pct),
+            Cell::opt_f64(self.sent_loss_pct),
         ]
     }
 }
@@ -894,14 +902,6 @@ pub struct UserQualityRow {
 }
 
 impl Row for UserQualityRow {
-            Cell::opt_ts(self.dropped_at),
-            Cell::opt_i32(self.recovered_disruptions),
-            Cell::opt_i64(self.packets_received),
-            Cell::opt_i64(self.packets_received_lost),
-            Cell::opt_i64(self.packets_sent),
-            Cell::opt_i64(self.packets_sent_lost),
-            Cell::opt_f64(self.received_loss_pct),
-            Cell::opt_f64(self.sent_loss_pct),
     const TABLE: &'static str = tables::USER_QUALITY;
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)

@@ -253,12 +253,12 @@ struct Fabric {
     ssrcs: HashMap<String, SsrcOwner>,
     /// Stats ids whose counters reset: their next interval is marked `after_gap`.
     after_reset: HashSet<String>,
-}
-
     /// Cumulative packet counters per stream, for the fabric's per-direction totals.
     packets: PacketTotals,
     /// Client time of the first fabricDropped.
     dropped_at: Option<i64>,
+}
+
 impl Fabric {
     fn new(tracker: TrackerConfig, time: i64, received_at: i64) -> Self {
         Self {
@@ -285,10 +285,10 @@ impl Fabric {
             rtt_ms: None,
             ssrcs: HashMap::new(),
             after_reset: HashSet::new(),
-        }
-    }
             packets: PacketTotals::default(),
             dropped_at: None,
+        }
+    }
 
     fn set_relay_from_events(&mut self, relay: Relay) {
         if relay.is_known() {
@@ -910,6 +910,7 @@ impl PartitionState {
             Payload::FabricDropped(e) => {
                 let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
                 f.dropped_event = true;
+                f.dropped_at.get_or_insert(time);
             }
             Payload::IceStatus(e) => {
                 let f = fabric_mut(conf, &ctx, &e.connection_id, Some(&e.remote_id));
@@ -932,7 +933,6 @@ impl PartitionState {
                         SsrcOwner {
                             user_id: info.user_id.clone(),
                             usage_label: info.usage_label.clone(),
-                f.dropped_at.get_or_insert(time);
                             track_identifier: info.track_identifier.clone(),
                         },
                     );
@@ -998,6 +998,7 @@ impl PartitionState {
             return Vec::new();
         };
         let reports = &sample.stats;
+        fabric.packets.add(reports);
         let by_id: HashMap<&str, &StatsReport> =
             reports.iter().map(|r| (r.id.as_str(), r)).collect();
 
@@ -1021,7 +1022,6 @@ impl PartitionState {
                     .find(|r| r.r#type == "candidate-pair" && flag(r, "selected") == Some(true))
             });
         if let Some(pair) = selected {
-        fabric.packets.add(reports);
             if let Some(rtt) = pair
                 .number("currentRoundTripTime")
                 .filter(|v| v.is_finite() && *v >= 0.0)
@@ -1639,6 +1639,7 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
         };
         *terminations.entry(termination).or_default() += 1;
         let end_of_fabric = f.terminated_at.unwrap_or(f.last_event_time);
+        let packets = f.packets.totals();
         fabrics.push(FabricRow {
             app_id: key.app_id.clone(),
             date: date.clone(),
@@ -1662,7 +1663,6 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
             outcome: fabric_outcome_str(o.outcome),
             failure_reason: f.failure_reason,
             failure_category: o.failure_category.map(|c| c.as_str()),
-        let packets = f.packets.totals();
             failed_function: f.failed_function,
             relayed: f.relay.relayed,
             relay_protocol: f.relay.relay_protocol.clone(),
@@ -1678,6 +1678,14 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
             // Client clocks can hold anything: saturate instead of overflowing.
             duration_ms: f.created_at.map(|c| end_of_fabric.saturating_sub(c).max(0)),
             last_event_at: f.last_received_at,
+            dropped_at: f.dropped_at.or(o.dropped_at_ms.and_then(ms)),
+            recovered_disruptions: Some(i32::try_from(o.recovered_disruptions).unwrap_or(i32::MAX)),
+            packets_received: packets.received,
+            packets_received_lost: packets.received_lost,
+            packets_sent: packets.sent,
+            packets_sent_lost: packets.sent_lost,
+            received_loss_pct: packets.received_loss_pct(),
+            sent_loss_pct: packets.sent_loss_pct(),
         });
     }
     let setup_status = match (setup_count, failed_count) {
@@ -1701,14 +1709,6 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
         let u = conf.users.get(user_id);
         all_audio.merge(&q.audio);
         all_video.merge(&q.video);
-            dropped_at: f.dropped_at.or(o.dropped_at_ms.and_then(ms)),
-            recovered_disruptions: Some(i32::try_from(o.recovered_disruptions).unwrap_or(i32::MAX)),
-            packets_received: packets.received,
-            packets_received_lost: packets.received_lost,
-            packets_sent: packets.sent,
-            packets_sent_lost: packets.sent_lost,
-            received_loss_pct: packets.received_loss_pct(),
-            sent_loss_pct: packets.sent_loss_pct(),
         let mut merged = q.audio.clone();
         merged.merge(&q.video);
         let means = merged.mean();
@@ -2073,29 +2073,6 @@ mod tests {
         assert_eq!(ab.terminated_reason.as_deref(), Some("hangup"));
         assert_eq!(ab.duration_ms, Some(49_000));
         assert!(!ab.dropped);
-        let ca = fabric("pc-ca");
-        assert_eq!(ca.outcome, "failed");
-        assert_eq!(ca.setup_delay_ms, Some(5_000.0));
-        assert_eq!(ca.failed_at, Some(T0 + 6_200));
-        assert_eq!(ca.failure_reason, Some("IceConnectionFailure"));
-        assert_eq!(ca.failure_category, Some("ice_nat"));
-        assert_eq!(ca.failed_function, Some("iceConnectionFailure"));
-        assert_eq!(fabric("pc-ba").relayed, None);
-
-        let user = |u: &str| s.users.iter().find(|r| r.user_id == u).unwrap();
-        let bob = user("bob");
-        assert_eq!(bob.measured_ms, 20_000);
-        assert_close(bob.mean_mos, (MOS_LOSSY + MOS_CLEAN) / 2.0, "bob mos");
-        assert_eq!(
-            (bob.share_fair, bob.share_excellent),
-            (Some(0.5), Some(0.5))
-        );
-        assert_close(bob.mean_loss_pct, 100.0 * 50.0 / 1050.0 / 2.0, "bob loss");
-        assert_close(
-            bob.mean_bitrate_bps,
-            (1_000_000.0 + 50_000.0) / 2.0,
-            "bob bitrate",
-        );
         assert_eq!((ab.dropped_at, ab.recovered_disruptions), (None, Some(1)));
         // Per-direction totals: inbound 1001 ran to 2000 (60 lost), restarted and ran to 600
         // (0 lost); outbound 2001 ended at 4000; no remote-inbound report, so no sent loss.
@@ -2120,6 +2097,29 @@ mod tests {
             (Some(500), Some(0), None)
         );
         assert_close(ba.received_loss_pct, 0.0, "no loss");
+        let ca = fabric("pc-ca");
+        assert_eq!(ca.outcome, "failed");
+        assert_eq!(ca.setup_delay_ms, Some(5_000.0));
+        assert_eq!(ca.failed_at, Some(T0 + 6_200));
+        assert_eq!(ca.failure_reason, Some("IceConnectionFailure"));
+        assert_eq!(ca.failure_category, Some("ice_nat"));
+        assert_eq!(ca.failed_function, Some("iceConnectionFailure"));
+        assert_eq!(fabric("pc-ba").relayed, None);
+
+        let user = |u: &str| s.users.iter().find(|r| r.user_id == u).unwrap();
+        let bob = user("bob");
+        assert_eq!(bob.measured_ms, 20_000);
+        assert_close(bob.mean_mos, (MOS_LOSSY + MOS_CLEAN) / 2.0, "bob mos");
+        assert_eq!(
+            (bob.share_fair, bob.share_excellent),
+            (Some(0.5), Some(0.5))
+        );
+        assert_close(bob.mean_loss_pct, 100.0 * 50.0 / 1050.0 / 2.0, "bob loss");
+        assert_close(
+            bob.mean_bitrate_bps,
+            (1_000_000.0 + 50_000.0) / 2.0,
+            "bob bitrate",
+        );
         assert_eq!(bob.worst_interval_start, Some(T0 + 10_000));
         assert_close(bob.worst_interval_mos, MOS_LOSSY, "bob worst");
         assert_eq!(bob.browser.as_deref(), Some("Firefox"));

@@ -246,9 +246,6 @@ pub fn fabrics_schema() -> SchemaRef {
         text("terminated_reason", N),
         int64("duration_ms", N),
         ts("last_event_at", NN),
-    ])
-}
-
         // Added after the first release: nullable, so files written before them still read.
         // when an established connection was lost for good (fabric dropped)
         ts("dropped_at", N),
@@ -264,6 +261,9 @@ pub fn fabrics_schema() -> SchemaRef {
         // 100 · received lost / (received + received lost); 100 · sent lost / sent
         float("received_loss_pct"),
         float("sent_loss_pct"),
+    ])
+}
+
 /// One row per track (SSRC) per interval: the interval metrics of
 /// `reference/quality-algorithms.md` section 3, and the scores derived from them.
 #[must_use]
