@@ -514,7 +514,8 @@ mod tests {
                 "events",
                 "stats_samples",
                 "errors",
-                "feedback"
+                "feedback",
+                "integration"
             ]
         );
         let unique: HashSet<_> = names.iter().collect();
