@@ -96,7 +96,8 @@
       {
         width,
         height: opts.height || 220,
-        scales: { x: { time: true } },
+        // opts.yRange fixes the y scale (scores have a known scale; auto-ranging one point stretches it).
+        scales: { x: { time: true }, ...(opts.yRange ? { y: { auto: false, range: opts.yRange } } : {}) },
         axes: [
           {},
           { label: opts.yLabel || "", size: 60 },
@@ -176,7 +177,7 @@
           ["Failed", fmt.pct(t.setup_failure_rate)],
           ["Setup p50 / p95", fmt.ms(t.setup_delay_p50_ms) + " / " + fmt.ms(t.setup_delay_p95_ms)],
           ["Mean MOS", fmt.num(t.mean_mos)],
-          ["Video score", fmt.num(t.mean_video_score, 0)],
+          ["Video score", fmt.num(t.mean_video_score)],
           ["Feedback", fmt.num(t.feedback_mean, 1) + " (" + fmt.int(t.feedback_count) + ")"],
         ].map(([label, value]) => el("div", { class: "tile" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value)))
       )
@@ -193,7 +194,7 @@
         { label: "failed", values: pick("setup_failure_rate") },
       ], {}],
       ["Setup delay (ms)", [{ label: "p50", values: pick("setup_delay_p50_ms") }, { label: "p95", values: pick("setup_delay_p95_ms") }], {}],
-      ["Quality", [{ label: "mean MOS", values: pick("mean_mos") }, { label: "video score", values: pick("mean_video_score"), scale: "y2" }], { yLabel: "MOS", y2Label: "video" }],
+      ["Quality", [{ label: "mean MOS", values: pick("mean_mos") }, { label: "video score", values: pick("mean_video_score") }], { yLabel: "score (1–5)", yRange: [1, 5] }],
       ["Feedback (1–5)", [{ label: "mean rating", values: pick("feedback_mean") }], {}],
     ];
     for (const [title, series, opts] of charted) {
@@ -237,7 +238,7 @@
       { label: "Failed conns", key: "fabrics_failed", num: true },
       { label: "MOS", render: (r) => fmt.num(r.mean_mos), num: true },
       { label: "Worst user MOS", render: (r) => fmt.num(r.worst_user_mos), num: true },
-      { label: "Video", render: (r) => fmt.num(r.mean_video_score, 0), num: true },
+      { label: "Video", render: (r) => fmt.num(r.mean_video_score), num: true },
     ];
     async function load(reset) {
       if (reset) { cursor = null; rows = []; }
@@ -341,7 +342,7 @@
           { label: "Setup", render: (r) => badge(r.setup_status) },
           { label: "Setup median", render: (r) => fmt.ms(r.setup_delay_median_ms), num: true },
           { label: "MOS", render: (r) => fmt.num(r.mean_mos), num: true },
-          { label: "Video", render: (r) => fmt.num(r.mean_video_score, 0), num: true },
+          { label: "Video", render: (r) => fmt.num(r.mean_video_score), num: true },
           { label: "Feedback", render: (r) => fmt.num(r.feedback_mean, 1), num: true },
           { label: "End", key: "end_reason" },
         ],
@@ -363,8 +364,8 @@
       grid.append(card("Quality received by " + s.user_id, holder));
       lineChart(holder, xs, [
         { label: "audio MOS", values: xs.map((t) => mean(audio, t, "mos")) },
-        { label: "video score", values: xs.map((t) => mean(video, t, "video_score")), scale: "y2" },
-      ], { yLabel: "MOS", y2Label: "video", height: 180 });
+        { label: "video score", values: xs.map((t) => mean(video, t, "video_score")) },
+      ], { yLabel: "score (1–5)", yRange: [1, 5], height: 180 });
     }
     content.append(
       card("Participants", table(
@@ -375,7 +376,7 @@
           { label: "App", key: "app_version" },
           { label: "Joined", render: (r) => fmt.time(r.joined_at) },
           { label: "MOS", render: (r) => fmt.num(r.mean_mos), num: true },
-          { label: "Video", render: (r) => fmt.num(r.mean_video_score, 0), num: true },
+          { label: "Video", render: (r) => fmt.num(r.mean_video_score), num: true },
           { label: "Loss", render: (r) => fmt.unit(r.mean_loss_pct, 1, " %"), num: true },
           { label: "RTT", render: (r) => fmt.ms(r.mean_rtt_ms), num: true },
         ],
