@@ -10,18 +10,11 @@ use std::time::Duration;
 
 use actix_web::test;
 use callscope_bus::Bus;
-use callscope_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use callscope_ingest::IngestConfig;
 use callscope_schemas::rest::{ROUTES, RestEndpoint, RestScope};
 use callscope_schemas::{EventKind, examples};
 use common::*;
 use serde_json::{Value, json};
-
-fn embedded() -> (tempfile::TempDir, EmbeddedBus) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path().join("bus.redb"))).expect("bus");
-    (dir, bus)
-}
 
 /// The example body an SDK would send to a route.
 fn body_for(endpoint: RestEndpoint) -> Value {
@@ -146,14 +139,6 @@ async fn every_rest_route_accepts_its_body_and_the_record_is_on_the_topic() {
 
 fn batch_body(events: Vec<Value>) -> Value {
     json!({"batchID": "b-1", "events": events})
-}
-
-fn item(kind: EventKind, data: Value) -> Value {
-    json!({"kind": kind.as_str(), "timestamp": 1_700_000_000_123u64, "data": data})
-}
-
-fn example(kind: EventKind) -> Value {
-    serde_json::from_str(&examples::payload(kind).data_json().unwrap()).unwrap()
 }
 
 #[actix_web::test]

@@ -9,26 +9,11 @@ use std::time::Duration;
 
 use actix_web::test;
 use callscope_bus::Bus;
-use callscope_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use callscope_ingest::IngestConfig;
 use callscope_schemas::integration::{INTEGRATION_CONFERENCE_ID, ItemProgress};
-use callscope_schemas::{EventKind, Payload, examples};
+use callscope_schemas::{EventKind, Payload};
 use common::*;
 use serde_json::{Value, json};
-
-fn embedded() -> (tempfile::TempDir, EmbeddedBus) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path().join("bus.redb"))).expect("bus");
-    (dir, bus)
-}
-
-fn item(kind: EventKind, data: Value) -> Value {
-    json!({"kind": kind.as_str(), "data": data})
-}
-
-fn example(kind: EventKind) -> Value {
-    serde_json::from_str(&examples::payload(kind).data_json().unwrap()).unwrap()
-}
 
 async fn post_batch<S, B>(app: &S, conf: &str, token: &str, events: Vec<Value>) -> (u16, Value)
 where
@@ -158,8 +143,10 @@ async fn a_partial_integration_is_counted_with_its_refusal() {
 async fn refusals_are_counted_under_the_call_they_belong_to() {
     let (_dir, bus) = embedded();
     let apps = apps();
-    let mut config = IngestConfig::default();
-    config.progress_interval_ms = 60_000;
+    let config = IngestConfig {
+        progress_interval_ms: 60_000,
+        ..IngestConfig::default()
+    };
     let state = state(
         apps.registry,
         bus.producer().unwrap(),

@@ -487,6 +487,27 @@ pub fn feedback_schema() -> SchemaRef {
     ])
 }
 
+/// Integration progress (`crate::integration`): one row per checklist item per ingest interval in
+/// which the item was seen, accepted or refused. Summed by the query service.
+#[must_use]
+pub fn integration_schema() -> SchemaRef {
+    table(vec![
+        ts("window_start", NN),
+        ts("window_end", NN),
+        // IntegrationItem::id
+        text("item", NN),
+        int64("accepted", NN),
+        int64("refused", NN),
+        ts("last_seen", N),
+        ts("last_refused", N),
+        text("last_error", N),
+        text("last_field", N),
+        int32("last_status", N),
+        int32("bus_partition", N),
+        int64("bus_offset", N),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -641,25 +662,4 @@ mod tests {
         assert!(schema("nope").is_none());
         assert!(events_schema().field_with_name("payload_json").is_ok());
     }
-}
-
-/// Integration progress (`crate::integration`): one row per checklist item per ingest interval in
-/// which the item was seen, accepted or refused. Summed by the query service.
-#[must_use]
-pub fn integration_schema() -> SchemaRef {
-    table(vec![
-        ts("window_start", NN),
-        ts("window_end", NN),
-        // IntegrationItem::id
-        text("item", NN),
-        int64("accepted", NN),
-        int64("refused", NN),
-        ts("last_seen", N),
-        ts("last_refused", N),
-        text("last_error", N),
-        text("last_field", N),
-        int32("last_status", N),
-        int32("bus_partition", N),
-        int64("bus_offset", N),
-    ])
 }

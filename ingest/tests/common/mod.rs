@@ -135,3 +135,26 @@ pub async fn read_records(bus: &dyn Bus, group: &str, n: usize) -> Vec<Message> 
     assert!(extra.is_err(), "unexpected extra record on the topic");
     out
 }
+
+/// An embedded bus in a temporary directory.
+pub fn embedded() -> (tempfile::TempDir, callscope_bus::embedded::EmbeddedBus) {
+    use callscope_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path().join("bus.redb"))).expect("bus");
+    (dir, bus)
+}
+
+/// One batch item, as the JS SDK sends it.
+pub fn item(kind: callscope_schemas::EventKind, data: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"kind": kind.as_str(), "timestamp": 1_700_000_000_123u64, "data": data})
+}
+
+/// The example body of a kind, as JSON.
+pub fn example(kind: callscope_schemas::EventKind) -> serde_json::Value {
+    serde_json::from_str(
+        &callscope_schemas::examples::payload(kind)
+            .data_json()
+            .expect("example serializes"),
+    )
+    .expect("example is JSON")
+}
