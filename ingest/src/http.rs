@@ -637,6 +637,7 @@ async fn handle_batch(
         envelope.uc_id = Some(uc_id.clone());
         envelope.user_id = Some(claims.sub.clone());
         envelope.request_origin = origin.as_ref().map(|o| o.as_str().to_owned());
+        envelope.batch_id.clone_from(&request.batch_id);
         envelope.validate().map_err(|e| IngestError::Invalid {
             field: locate(e.field, index),
             reason: e.reason,

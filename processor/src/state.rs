@@ -324,6 +324,9 @@ struct Conference {
     quality: BTreeMap<String, Quality>,
     feedback_sum: i64,
     feedback_count: i32,
+    /// (user, batchID) → the offset of the record that brought it: a record at another offset
+    /// with the same pair is the SDK retrying a batch whose answer was lost.
+    batches: HashMap<(String, String), i64>,
 }
 
 impl Conference {
@@ -342,6 +345,7 @@ impl Conference {
             quality: BTreeMap::new(),
             feedback_sum: 0,
             feedback_count: 0,
+            batches: HashMap::new(),
         }
     }
 
@@ -532,6 +536,23 @@ impl PartitionState {
         true
     }
 
+    /// Whether the envelope belongs to a batch of its open conference already applied from
+    /// another record. The set lives with the conference, so a replay (which starts no later
+    /// than the conference's first offset) rebuilds it and decides the same way.
+    fn is_retried_batch(&self, env: &Envelope, pos: Position) -> bool {
+        let Some(batch) = env.batch_id.as_deref() else {
+            return false;
+        };
+        let key = ConfKey {
+            app_id: env.app_id.clone(),
+            conference_id: env.conference_id.clone(),
+        };
+        self.open
+            .get(&key)
+            .and_then(|conf| conf.batches.get(&(user_of(env), batch.to_owned())))
+            .is_some_and(|&offset| offset != pos.offset)
+    }
+
     /// Applies one envelope read at `pos`.
     pub fn apply(&mut self, env: &Envelope, pos: Position, mode: Mode) {
         let received = env.received_at_ms;
@@ -542,6 +563,16 @@ impl PartitionState {
             if let Some(clock) = self.clock_ms {
                 self.expire(clock);
             }
+        }
+        if self.is_retried_batch(env, pos) {
+            tracing::debug!(
+                conference_id = %env.conference_id,
+                offset = pos.offset,
+                "retried batch already applied; skipped"
+            );
+            return;
+        }
+        if mode == Mode::Live {
             self.emit_message_rows(env, pos);
         }
         if env.conference_id.starts_with(APP_LEVEL_CONFERENCE_PREFIX) {
@@ -776,6 +807,11 @@ impl PartitionState {
         conf.last = pos;
         conf.last_ms = conf.last_ms.max(received);
         let user_id = user_of(env);
+        if let Some(batch) = &env.batch_id {
+            conf.batches
+                .entry((user_id.clone(), batch.clone()))
+                .or_insert(pos.offset);
+        }
         {
             let user = conf.users.entry(user_id.clone()).or_insert_with(|| User {
                 first_seen: received,
@@ -2260,6 +2296,59 @@ mod tests {
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.events[0].conference_id, "_app:jvb-1");
         assert_eq!(state.open_count(), 0);
+    }
+
+    #[test]
+    fn a_retried_batch_is_applied_once() {
+        let mut records = scenario::records(MAIN, T0);
+        for (i, record) in records.iter_mut().enumerate() {
+            for env in record.iter_mut() {
+                env.batch_id = Some(format!("b-{i}"));
+            }
+        }
+        let run = |records: &[Vec<Envelope>]| {
+            let mut state = PartitionState::new(0, StateConfig::default());
+            feed(&mut state, records, 0, Mode::Live);
+            // An hour later everything has closed.
+            state.expire(T0 + 3_600_000);
+            state.take_output()
+        };
+        let want = run(&records);
+        assert_eq!(want.summaries.len(), 1, "the scripted conference closed");
+        // Every record but the last delivered twice in a row, as when the SDK retries a batch
+        // whose answer was lost (a retry after the conference closed would be late data, see
+        // docs/processor.md).
+        let last = records.len() - 1;
+        let retried: Vec<Vec<Envelope>> = records
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| std::iter::repeat_n(r.clone(), if i < last { 2 } else { 1 }))
+            .collect();
+        let got = run(&retried);
+        assert_eq!(got.events.len(), want.events.len());
+        assert_eq!(got.stats_samples.len(), want.stats_samples.len());
+        assert_eq!(got.track_quality.len(), want.track_quality.len());
+        assert_eq!(got.feedback.len(), want.feedback.len());
+        assert_eq!(got.summaries.len(), 1);
+        assert_eq!(got.summaries[0].users, want.summaries[0].users);
+        assert_eq!(got.summaries[0].fabrics, want.summaries[0].fabrics);
+        // The same records without batch IDs are counted twice: the IDs are what prevents it.
+        let anonymous: Vec<Vec<Envelope>> = retried
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|e| Envelope {
+                        batch_id: None,
+                        ..e.clone()
+                    })
+                    .collect()
+            })
+            .collect();
+        let doubled = run(&anonymous);
+        assert_eq!(
+            doubled.events.len(),
+            want.events.len() + records[..last].iter().map(Vec::len).sum::<usize>()
+        );
     }
 
     #[test]

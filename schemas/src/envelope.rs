@@ -82,6 +82,10 @@ pub struct Envelope {
     /// The HTTP `Origin` header of the request, kept for audits of origin whitelisting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_origin: Option<String>,
+    /// The client's `batchID` of the JS SDK batch this event came in: a batch retried after a
+    /// lost answer carries the same one, and the processor applies it only once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
     pub payload: Payload,
 }
 
@@ -124,6 +128,7 @@ impl Envelope {
             client_ts_ms: None,
             origin,
             request_origin: None,
+            batch_id: None,
             payload: payload.into(),
         }
     }

@@ -42,6 +42,7 @@ pub fn envelope(kind: EventKind) -> Envelope {
         client_ts_ms: Some(RECEIVED_AT_MS - 120),
         origin: Origin::JsSdk,
         request_origin: Some("https://meet.example.com".to_owned()),
+        batch_id: None,
         payload: payload(kind),
     }
 }

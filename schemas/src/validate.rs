@@ -193,6 +193,7 @@ impl Validate for Envelope {
             opt_bytes(self.request_origin.as_deref(), REQUEST_ORIGIN_MAX_BYTES),
             "request_origin",
         )?;
+        at(opt_bytes(self.batch_id.as_deref(), ID_MAX_BYTES), "batchID")?;
         self.payload.validate()
     }
 }

@@ -294,6 +294,7 @@ fn envelope_around(payload: Payload) -> impl Strategy<Value = Envelope> {
                     client_ts_ms,
                     origin,
                     request_origin,
+                    batch_id: None,
                     payload: payload.clone(),
                 }
             },
