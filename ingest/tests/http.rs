@@ -211,6 +211,12 @@ async fn a_batch_is_one_record_and_all_or_nothing() {
                 && e.origin == callscope_schemas::Origin::JsSdk)
     );
     assert_eq!(envelopes[0].client_ts_ms, Some(1_700_000_000_123));
+    // The batchID travels with every event, so the processor can drop a retried copy.
+    assert!(
+        envelopes
+            .iter()
+            .all(|e| e.batch_id.as_deref() == Some("b-1"))
+    );
 }
 
 /// `navigator.sendBeacon` sends text/plain and cannot set headers: the token rides in the query.
