@@ -53,6 +53,44 @@ impl Default for MetricsConfig {
     }
 }
 
+/// Compaction of small files (docs/processor.md, "Compaction").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionConfig {
+    /// Whether the processor compacts the files of the partitions it owns.
+    pub enabled: bool,
+    /// How often a compaction pass runs (after a flush tick).
+    pub interval_ms: u64,
+    /// A run of consecutive small files of one directory and bus partition is merged once it
+    /// has this many files (at least 2).
+    pub min_files: usize,
+    /// Files at least this large are left alone, and a merged file grows to at most about this
+    /// size (the sum of its inputs' sizes).
+    pub target_bytes: u64,
+    /// Files replaced by a compacted file are deleted once it has existed this long, so a query
+    /// that listed them before it appeared can still read them.
+    pub grace_ms: u64,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_ms: 300_000,
+            min_files: 4,
+            target_bytes: 64 * 1024 * 1024,
+            grace_ms: 300_000,
+        }
+    }
+}
+
+impl CompactionConfig {
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
 /// Processor settings (`[processor]` of the callscope config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -84,6 +122,7 @@ pub struct ProcessorConfig {
     pub stats_period_ms: u64,
     /// Parquet row-group size, in rows.
     pub row_group_rows: usize,
+    pub compaction: CompactionConfig,
     pub metrics: MetricsConfig,
 }
 
@@ -102,6 +141,7 @@ impl Default for ProcessorConfig {
             max_open_conferences: 100_000,
             stats_period_ms: 10_000,
             row_group_rows: 128 * 1024,
+            compaction: CompactionConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -148,11 +188,18 @@ impl ProcessorConfig {
             ("max_rows_per_file", self.max_rows_per_file as u64),
             ("max_open_conferences", self.max_open_conferences as u64),
             ("row_group_rows", self.row_group_rows as u64),
+            ("compaction.interval_ms", self.compaction.interval_ms),
+            ("compaction.target_bytes", self.compaction.target_bytes),
         ];
         for (name, value) in positive {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1")));
             }
+        }
+        if self.compaction.min_files < 2 {
+            return Err(ConfigError(
+                "compaction.min_files must be at least 2".to_owned(),
+            ));
         }
         if self.topic.is_empty() || self.consumer_group.is_empty() {
             return Err(ConfigError(

@@ -8,10 +8,12 @@
 //! - [`rows`]: one struct per table and their conversion to Arrow;
 //! - [`writer`]: Parquet encoding and the output store (local directory or S3);
 //! - [`checkpoint`]: the per-partition checkpoint object;
+//! - [`compaction`]: merging small files without a reader seeing a row twice or missing one;
 //! - [`run()`]: the consumer loop and the flush protocol;
 //! - [`config`], [`metrics`], [`error`].
 
 pub mod checkpoint;
+pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -22,7 +24,7 @@ pub mod run;
 pub mod state;
 pub mod writer;
 
-pub use config::{ConfigError, OutputLocation, ProcessorConfig};
+pub use config::{CompactionConfig, ConfigError, OutputLocation, ProcessorConfig};
 pub use error::ProcessorError;
 pub use metrics::{METRIC_NAMES, Metrics};
 pub use run::{EndOffsets, embedded_end_offsets, run, run_with_lag};

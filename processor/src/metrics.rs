@@ -13,6 +13,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "callscope_processor_rows_written_total",
     "callscope_processor_flush_duration_seconds",
     "callscope_processor_consumer_lag_messages",
+    "callscope_processor_compaction_runs_total",
+    "callscope_processor_compaction_files_total",
 ];
 
 /// Handles to the processor's metrics. Cheap to clone: every field shares its value with the
@@ -33,6 +35,11 @@ pub struct Metrics {
     pub flush_duration: Histogram,
     /// End offset − position, by partition (embedded end offsets or Kafka high watermarks).
     pub consumer_lag: IntGaugeVec,
+    /// Compaction passes completed.
+    pub compaction_runs: IntCounter,
+    /// Files by compaction action: `merged` (inputs), `written` (compacted files), `deleted`
+    /// (hidden inputs removed after the grace period).
+    pub compaction_files: IntCounterVec,
 }
 
 impl Metrics {
@@ -78,6 +85,19 @@ impl Metrics {
             ),
             &["partition"],
         )?;
+        let compaction_runs = IntCounter::new(
+            "callscope_processor_compaction_runs_total",
+            "Compaction passes completed",
+        )?;
+        let compaction_files = IntCounterVec::new(
+            Opts::new(
+                "callscope_processor_compaction_files_total",
+                "Files merged (inputs), written (compacted) and deleted (after the grace period) by compaction",
+            ),
+            &["action"],
+        )?;
+        registry.register(Box::new(compaction_runs.clone()))?;
+        registry.register(Box::new(compaction_files.clone()))?;
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(dead_letters.clone()))?;
         registry.register(Box::new(open_conferences.clone()))?;
@@ -94,6 +114,8 @@ impl Metrics {
             rows_written,
             flush_duration,
             consumer_lag,
+            compaction_runs,
+            compaction_files,
         })
     }
 
@@ -115,6 +137,7 @@ mod tests {
         m.files_written.with_label_values(&["events"]).inc();
         m.rows_written.with_label_values(&["events"]).inc_by(3);
         m.consumer_lag.with_label_values(&["0"]).set(0);
+        m.compaction_files.with_label_values(&["merged"]).inc();
         m.flush_duration.observe(0.01);
         let mut names: Vec<String> = m
             .registry()

@@ -24,6 +24,7 @@ use callscope_bus::{
 use callscope_schemas::decode_record;
 
 use crate::checkpoint::{Checkpoint, Pending};
+use crate::compaction::{self, Bounds};
 use crate::config::ProcessorConfig;
 use crate::error::ProcessorError;
 use crate::metrics::Metrics;
@@ -118,6 +119,7 @@ pub async fn run_with_lag(
     match result {
         Ok(()) => {
             processor.flush_all(consumer.as_mut()).await?;
+            processor.save_commits().await?;
             tracing::info!("processor stopped");
             Ok(())
         }
@@ -141,6 +143,8 @@ struct Part {
     live_range: Option<(i64, i64)>,
     /// Something was processed or closed since the last flush.
     dirty: bool,
+    /// `committed_offset` as last written to the checkpoint.
+    saved_committed: Option<i64>,
     last_message_at: Instant,
 }
 
@@ -179,6 +183,8 @@ struct Processor {
     dead_letter: DeadLetter,
     end_offsets: Option<EndOffsets>,
     parts: BTreeMap<i32, Part>,
+    /// When the last compaction pass ran (or the processor started).
+    last_compaction: Instant,
 }
 
 fn now_unix_ms() -> i64 {
@@ -203,6 +209,7 @@ impl Processor {
             dead_letter,
             end_offsets,
             parts: BTreeMap::new(),
+            last_compaction: Instant::now(),
         }
     }
 
@@ -227,6 +234,7 @@ impl Processor {
         Ok(Part {
             tp: TopicPartition::new(topic.clone(), partition),
             state,
+            saved_committed: checkpoint.committed_offset,
             checkpoint,
             last_processed: None,
             live_range: None,
@@ -377,7 +385,60 @@ impl Processor {
         self.update_open_gauge();
         self.flush_all(consumer).await?;
         self.update_lag().await;
+        self.maybe_compact().await;
         Ok(())
+    }
+
+    /// A compaction pass over the owned partitions, every `compaction.interval_ms`, right after
+    /// a flush tick: each partition's rows are then all in files, and nothing is written while
+    /// the pass runs (this loop does both). Only partitions whose files are final up to their
+    /// checkpoint take part (see [`crate::compaction`]); a failed pass leaves the lake readable
+    /// and is retried at the next interval.
+    async fn maybe_compact(&mut self) {
+        let compaction = &self.config.compaction;
+        if !compaction.enabled || self.last_compaction.elapsed() < compaction.interval() {
+            return;
+        }
+        self.last_compaction = Instant::now();
+        let bounds: BTreeMap<i32, Bounds> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| !p.dirty && p.checkpoint.pending.is_none())
+            .filter_map(|(id, p)| {
+                let flushed = p.flushed_through()?;
+                let mut oldest_open = p.state.oldest_open_offset();
+                // Until the replay has reached `flushed`, a conference open in the log may not
+                // be known yet; it opened at or after the bus commit, which is at or after the
+                // checkpoint's `committed_offset`.
+                if !p.caught_up() {
+                    let floor = p.checkpoint.committed_offset.unwrap_or(0);
+                    oldest_open = Some(oldest_open.map_or(floor, |o| o.min(floor)));
+                }
+                Some((*id, Bounds::new(flushed, oldest_open)))
+            })
+            .collect();
+        let started = Instant::now();
+        match compaction::compact(
+            &self.store,
+            &bounds,
+            compaction,
+            self.config.row_group_rows,
+            &self.metrics,
+        )
+        .await
+        {
+            Ok(stats) => tracing::debug!(
+                partitions = bounds.len(),
+                written = stats.written,
+                merged = stats.merged,
+                deleted = stats.deleted,
+                elapsed_ms = started.elapsed().as_millis(),
+                "compaction pass"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "compaction pass failed; retried at the next interval")
+            }
+        }
     }
 
     async fn update_lag(&self) {
@@ -410,6 +471,22 @@ impl Processor {
                 .with_label_values(&[&partition.to_string()])
                 .set((end - position).max(0));
         }
+    }
+
+    /// At a clean stop: each checkpoint is written once more with the offset committed after
+    /// it was last saved, so the next start knows where the bus resumes (compaction relies on
+    /// it to know that nothing before it is to be replayed).
+    async fn save_commits(&mut self) -> Result<(), ProcessorError> {
+        for part in self.parts.values_mut() {
+            if part.checkpoint.pending.is_some()
+                || part.saved_committed == part.checkpoint.committed_offset
+            {
+                continue;
+            }
+            part.checkpoint.save(&self.store).await?;
+            part.saved_committed = part.checkpoint.committed_offset;
+        }
+        Ok(())
     }
 
     async fn flush_all(&mut self, consumer: &mut dyn Consumer) -> Result<(), ProcessorError> {
@@ -479,6 +556,7 @@ impl Processor {
         // if the commit below is lost.
         part.checkpoint.history = part.state.history(part.checkpoint.committed_offset);
         part.checkpoint.save(&self.store).await?;
+        part.saved_committed = part.checkpoint.committed_offset;
         part.dirty = false;
 
         // (d) Commit no further than what a replay needs.

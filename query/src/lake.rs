@@ -5,6 +5,9 @@
 //! Layout (written by the processor): `{root}/{table}/app_id={app}/date={YYYY-MM-DD}/*.parquet`.
 //! Files appear atomically (temporary name, then rename), so only names ending in `.parquet` are
 //! read. `{root}/_checkpoints/` and anything else beside the table directories is never listed.
+//! Every listing goes through [`VisibleFiles`]: a file replaced by a compacted file is left out
+//! (`callscope_schemas::lake_files::visible`), so a query reads each row once whatever the
+//! state of a compaction.
 
 use std::sync::Arc;
 
@@ -24,8 +27,18 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
-use object_store::ObjectStore;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path as StorePath;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
 
 /// Names of the default catalog and schema in which a request's views live.
 const CATALOG: &str = "datafusion";
@@ -81,8 +94,13 @@ impl Lake {
             let s3 = object_store::aws::AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()?;
-            runtime.register_object_store(store_url.as_ref(), Arc::new(s3));
-        } else if root_url.scheme() != "file" {
+            runtime.register_object_store(store_url.as_ref(), VisibleFiles::wrap(Arc::new(s3)));
+        } else if root_url.scheme() == "file" {
+            runtime.register_object_store(
+                store_url.as_ref(),
+                VisibleFiles::wrap(Arc::new(object_store::local::LocalFileSystem::new())),
+            );
+        } else {
             return Err(DataFusionError::Configuration(format!(
                 "lake {root}: only local directories and s3:// are supported"
             )));
@@ -189,6 +207,150 @@ impl Lake {
     }
 }
 
+/// An object store whose listings leave out the files a compacted file replaces
+/// (`callscope_schemas::lake_files`, "the rule"), judged per directory over the whole listing.
+/// Everything else is the inner store's. DataFusion lists a table (or an app's prefix) with
+/// `list`, recursively: every directory it reads is listed whole, so the rule sees every file
+/// of each directory.
+#[derive(Debug)]
+pub struct VisibleFiles {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl VisibleFiles {
+    #[must_use]
+    pub fn wrap(inner: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        Arc::new(Self { inner })
+    }
+}
+
+impl std::fmt::Display for VisibleFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VisibleFiles({})", self.inner)
+    }
+}
+
+/// The entries of a listing a reader reads.
+fn keep_visible(mut metas: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+    let paths: Vec<&str> = metas.iter().map(|m| m.location.as_ref()).collect();
+    let keep = callscope_schemas::lake_files::visible_paths(&paths);
+    let mut keep = keep.into_iter();
+    metas.retain(|_| keep.next().unwrap_or(true));
+    metas
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = object_store::Result<T>> + Send + 'a>>;
+
+// `async_trait`'s expansion, written out (the crate does not depend on `async-trait`).
+impl ObjectStore for VisibleFiles {
+    fn put_opts<'a, 'b, 'async_trait>(
+        &'a self,
+        location: &'b StorePath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> BoxFut<'async_trait, PutResult>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.put_opts(location, payload, opts)
+    }
+
+    fn put_multipart_opts<'a, 'b, 'async_trait>(
+        &'a self,
+        location: &'b StorePath,
+        opts: PutMultipartOptions,
+    ) -> BoxFut<'async_trait, Box<dyn MultipartUpload>>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.put_multipart_opts(location, opts)
+    }
+
+    fn get_opts<'a, 'b, 'async_trait>(
+        &'a self,
+        location: &'b StorePath,
+        options: GetOptions,
+    ) -> BoxFut<'async_trait, GetResult>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.get_opts(location, options)
+    }
+
+    fn get_ranges<'a, 'b, 'c, 'async_trait>(
+        &'a self,
+        location: &'b StorePath,
+        ranges: &'c [Range<u64>],
+    ) -> BoxFut<'async_trait, Vec<Bytes>>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        'c: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.get_ranges(location, ranges)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<StorePath>>,
+    ) -> BoxStream<'static, object_store::Result<StorePath>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&StorePath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let listing = self.inner.list(prefix);
+        futures::stream::once(async move {
+            let metas: Vec<ObjectMeta> = listing.try_collect().await?;
+            Ok::<_, object_store::Error>(futures::stream::iter(
+                keep_visible(metas).into_iter().map(Ok),
+            ))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn list_with_delimiter<'a, 'b, 'async_trait>(
+        &'a self,
+        prefix: Option<&'b StorePath>,
+    ) -> BoxFut<'async_trait, ListResult>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let mut result = self.inner.list_with_delimiter(prefix).await?;
+            result.objects = keep_visible(result.objects);
+            Ok(result)
+        })
+    }
+
+    fn copy_opts<'a, 'b, 'c, 'async_trait>(
+        &'a self,
+        from: &'b StorePath,
+        to: &'c StorePath,
+        options: CopyOptions,
+    ) -> BoxFut<'async_trait, ()>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        'c: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.copy_opts(from, to, options)
+    }
+}
+
 /// `s3://bucket/prefix` and local paths (relative ones resolved against the working directory)
 /// become a URL string ending with `/`.
 fn normalise_root(location: &str) -> Result<String> {
@@ -223,6 +385,65 @@ fn normalise_root(location: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn listings_leave_out_files_a_compacted_file_replaces() {
+        use object_store::ObjectStoreExt as _;
+        let inner: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let dir = "lake/events/app_id=1/date=2023-11-14";
+        let small = |lo: i64, hi: i64| format!("p0-o{lo:020}-{hi:020}.parquet");
+        let merged = "p0-o00000000000000000000-00000000000000000019-compacted.parquet";
+        let names = [
+            small(0, 9),
+            small(10, 19),
+            small(20, 29),
+            merged.to_owned(),
+            "p1-o00000000000000000000-00000000000000000019.parquet".to_owned(),
+        ];
+        for name in &names {
+            inner
+                .put(
+                    &StorePath::from(format!("{dir}/{name}")),
+                    PutPayload::from_static(b"x"),
+                )
+                .await
+                .unwrap();
+        }
+        // The same small name in another app's directory stays visible.
+        inner
+            .put(
+                &StorePath::from(format!(
+                    "lake/events/app_id=2/date=2023-11-14/{}",
+                    small(0, 9)
+                )),
+                PutPayload::from_static(b"x"),
+            )
+            .await
+            .unwrap();
+        let store = VisibleFiles::wrap(inner);
+        let listed: Vec<String> = store
+            .list(Some(&StorePath::from("lake/events")))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        let mut listed = listed;
+        listed.sort();
+        assert_eq!(
+            listed,
+            vec![
+                format!("{dir}/{merged}"),
+                format!("{dir}/{}", small(20, 29)),
+                format!("{dir}/p1-o00000000000000000000-00000000000000000019.parquet"),
+                format!("lake/events/app_id=2/date=2023-11-14/{}", small(0, 9)),
+            ]
+        );
+        let one_dir = store
+            .list_with_delimiter(Some(&StorePath::from(dir)))
+            .await
+            .unwrap();
+        assert_eq!(one_dir.objects.len(), 3);
+    }
 
     #[test]
     fn roots_are_urls_ending_with_a_slash() {

@@ -136,7 +136,12 @@ impl FileRange {
 pub fn visible<S: AsRef<str>>(names: &[S]) -> Vec<bool> {
     let ranges: Vec<Option<FileRange>> =
         names.iter().map(|n| FileRange::parse(n.as_ref())).collect();
-    let compacted: Vec<FileRange> = ranges.iter().flatten().filter(|r| r.compacted).copied().collect();
+    let compacted: Vec<FileRange> = ranges
+        .iter()
+        .flatten()
+        .filter(|r| r.compacted)
+        .copied()
+        .collect();
     ranges
         .iter()
         .map(|range| match range {
@@ -219,7 +224,10 @@ mod tests {
             FileRange::compacted_name(0, FileKind::Summaries, 7, 42),
             FileRange::compacted_name(3, FileKind::Rows, 10, 90),
         ] {
-            assert!(FileRange::parse(&name).is_some_and(|r| r.compacted), "{name}");
+            assert!(
+                FileRange::parse(&name).is_some_and(|r| r.compacted),
+                "{name}"
+            );
         }
         assert_eq!(
             FileRange::compacted_name(3, FileKind::Rows, 10, 90),
@@ -268,7 +276,13 @@ mod tests {
         let later = f(30, 39);
         let other_partition = "p1-o00000000000000000005-00000000000000000006.parquet".to_owned();
         // Before: three small files, all read.
-        let before = vec![f(0, 9), f(10, 19), f(20, 29), later.clone(), other_partition.clone()];
+        let before = vec![
+            f(0, 9),
+            f(10, 19),
+            f(20, 29),
+            later.clone(),
+            other_partition.clone(),
+        ];
         assert_eq!(visible(&before), vec![true; 5]);
         // During: inputs and merged file side by side; only the merged one of the three.
         let mut during = before.clone();

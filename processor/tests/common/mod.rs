@@ -155,12 +155,14 @@ where
     }
 }
 
-/// Every `.parquet` file under `dir`, recursively, skipping hidden and `_` entries as readers do.
+/// Every `.parquet` file under `dir`, recursively, skipping hidden and `_` entries as readers do
+/// and the files a compacted file replaces (`callscope_schemas::lake_files::visible`).
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
     };
+    let mut here = Vec::new();
     for entry in entries {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -171,9 +173,17 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
         if path.is_dir() {
             out.extend(parquet_files(&path));
         } else if name.ends_with(".parquet") {
-            out.push(path);
+            here.push((name, path));
         }
     }
+    let names: Vec<&str> = here.iter().map(|(n, _)| n.as_str()).collect();
+    let shown = callscope_schemas::lake_files::visible(&names);
+    out.extend(
+        here.iter()
+            .zip(shown)
+            .filter(|(_, shown)| *shown)
+            .map(|((_, p), _)| p.clone()),
+    );
     out.sort();
     out
 }
