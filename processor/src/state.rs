@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use callscope_schemas::enums::{IceEventType, StateChangeType};
+use callscope_schemas::enums::{ConferenceEndReason, IceEventType, StateChangeType};
 use callscope_schemas::envelope::APP_LEVEL_CONFERENCE_PREFIX;
 use callscope_schemas::events::{
     IceCandidatePair, ReportError, StatsReport, StatsSample, UserFeedback,
@@ -39,13 +39,12 @@ use crate::rows::{
     TrackQualityRow, UserQualityRow, utc_date,
 };
 
-/// `conferences.end_reason` of a segment closed to bound memory (not in
-/// `callscope_schemas::enums::ConferenceEndReason`, which only knows `all_left` and `timeout`).
-pub const END_REASON_EVICTED: &str = "evicted";
+/// `conferences.end_reason` of a segment closed to bound memory.
+pub const END_REASON_EVICTED: &str = ConferenceEndReason::Evicted.as_str();
 /// `conferences.end_reason` when every participant left or terminated its fabrics.
-pub const END_REASON_ALL_LEFT: &str = "all_left";
+pub const END_REASON_ALL_LEFT: &str = ConferenceEndReason::AllLeft.as_str();
 /// `conferences.end_reason` when nothing arrived for the conference timeout.
-pub const END_REASON_TIMEOUT: &str = "timeout";
+pub const END_REASON_TIMEOUT: &str = ConferenceEndReason::Timeout.as_str();
 
 /// Settings of the state machine.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -182,12 +182,13 @@ impl WebRtcFunction {
             WebRtcFunction::CreateOffer | WebRtcFunction::CreateAnswer => {
                 Some(FailureCategory::SdpGeneration)
             }
+            // addIceCandidate fails on a malformed candidate or one applied before the remote
+            // description: a signaling fault, not a connectivity one (as the processor counts it).
             WebRtcFunction::SetLocalDescription
             | WebRtcFunction::SetRemoteDescription
+            | WebRtcFunction::AddIceCandidate
             | WebRtcFunction::SignalingError => Some(FailureCategory::Negotiation),
-            WebRtcFunction::AddIceCandidate | WebRtcFunction::IceConnectionFailure => {
-                Some(FailureCategory::IceNat)
-            }
+            WebRtcFunction::IceConnectionFailure => Some(FailureCategory::IceNat),
             WebRtcFunction::ApplicationLog => None,
         }
     }
@@ -551,6 +552,9 @@ string_enum! {
         AllLeft = "all_left",
         /// Nothing arrived for the configured idle time (30 s by default, as callstats).
         Timeout = "timeout",
+        /// Closed early to bound the processor's memory (`max_open_conferences`); data that
+        /// follows starts the next segment.
+        Evicted = "evicted",
     }
 }
 
@@ -675,6 +679,14 @@ mod tests {
         assert_eq!(
             WebRtcFunction::GetUserMedia.failure_category(),
             Some(FailureCategory::MediaSource)
+        );
+        assert_eq!(
+            WebRtcFunction::AddIceCandidate.failure_category(),
+            Some(FailureCategory::Negotiation)
+        );
+        assert_eq!(
+            WebRtcFunction::IceConnectionFailure.failure_category(),
+            Some(FailureCategory::IceNat)
         );
     }
 
@@ -923,7 +935,7 @@ mod tests {
         );
         check(
             ConferenceEndReason::ALL,
-            &["all_left", "timeout"],
+            &["all_left", "timeout", "evicted"],
             ConferenceEndReason::as_str,
         );
     }

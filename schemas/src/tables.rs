@@ -305,7 +305,7 @@ pub fn track_quality_schema() -> SchemaRef {
         int32("height", N),
         float("freeze_ms"),
         float("concealed_ms"),
-        // audio: E-model MOS 1..4.5; video: 0..100
+        // audio: E-model MOS 1..4.5; video: 1..5 (docs/quality.md)
         float("mos"),
         float("video_score"),
         // QualityBand
