@@ -309,6 +309,16 @@ fn conference_on(p: i32, n: i32, prefix: &str) -> String {
 
 /// Two partitions: on each a scripted conference; on partition 0 also an idle conference that
 /// times out, late data for it, and clocks that close everything at the end.
+/// An integration progress record of ingest received at `at`.
+fn progress(at: i64) -> Envelope {
+    let mut env =
+        callscope_schemas::examples::envelope(callscope_schemas::EventKind::IntegrationProgress);
+    env.app_id = scenario::APP.to_owned();
+    env.conference_id = callscope_schemas::integration::INTEGRATION_CONFERENCE_ID.to_owned();
+    env.received_at_ms = at;
+    env
+}
+
 fn restart_input() -> (Vec<Vec<Envelope>>, Vec<Vec<Envelope>>) {
     let a = conference_on(0, 2, "a");
     let b = conference_on(1, 2, "b");
@@ -325,8 +335,11 @@ fn restart_input() -> (Vec<Vec<Envelope>>, Vec<Vec<Envelope>>) {
             records.extend(scenario::idle_records(&idle, T0).into_iter().skip(2));
         }
     }
+    // Integration progress records of ingest, one before the stop and one after.
+    records.insert(3, vec![progress(T0 + 1_000)]);
     // Late data for the idle conference: segment 1.
     records.push(scenario::idle_records(&idle, T0 + 45_000)[3].clone());
+    records.push(vec![progress(T0 + 60_000)]);
     records.push(clock(&conference_on(0, 2, "clock"), T0 + 300_000));
     records.push(clock(&conference_on(1, 2, "clock"), T0 + 300_000));
     // Stop after main_a's stats at 20 s: every conference is still open then.
