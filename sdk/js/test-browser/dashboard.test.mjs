@@ -11,23 +11,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { BIN, addApp, addQueryKey, checkTools, here, launchChromium, sleep, startUp } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..', '..', '..');
-const BIN = [
-  process.env.CALLSCOPE_BIN,
-  process.env.CARGO_TARGET_DIR && path.join(process.env.CARGO_TARGET_DIR, 'debug', 'callscope'),
-  '/var/cache/callscope/target/debug/callscope',
-  path.join(repo, 'target', 'debug', 'callscope'),
-].find((p) => p && existsSync(p));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.DASHBOARD_ARTIFACTS || path.join(here, 'artifacts');
 
 const APP_ID = '654321';
@@ -35,23 +24,11 @@ const CONFERENCES = 6;
 const PARTICIPANTS = 3;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callscope-dashboard-'));
 let up;
-let upLog = '';
 let queryURL;
 let queryKey;
 let context;
 let page;
 let seeded;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 
 async function api(pathAndQuery) {
   const r = await fetch(queryURL + pathAndQuery, { headers: { Authorization: `Bearer ${queryKey}` } });
@@ -85,43 +62,19 @@ function seriesPixels(selector) {
 }
 
 before(async () => {
-  assert.ok(BIN, 'the callscope binary is missing: build it (cargo build) or set CALLSCOPE_BIN');
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run node scripts/ensure-chromium.mjs`);
+  checkTools();
   const dataDir = path.join(tmp, 'data');
-  const out = execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add', '--name', 'dashboard', '--app-id', APP_ID], {
-    encoding: 'utf8',
+  const appSecret = addApp(dataDir, APP_ID, 'dashboard');
+  queryKey = addQueryKey(dataDir, APP_ID);
+  up = await startUp(dataDir, {
+    CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
+    // Simulated calls are sent faster than real time: close them soon after the last event.
+    CALLSCOPE__PROCESSOR__CLOSE_GRACE_MS: '1000',
+    CALLSCOPE__PROCESSOR__CONFERENCE_TIMEOUT_MS: '3000',
+    CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
   });
-  const appSecret = /AppSecret:\s*(\S+)/.exec(out)[1];
-  queryKey = /query key for app \S+: (\S+)/.exec(
-    execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-query-key', APP_ID], { encoding: 'utf8' }),
-  )[1];
-
-  const [port, qport, aport] = [await freePort(), await freePort(), await freePort()];
-  const ingestURL = `http://127.0.0.1:${port}`;
-  queryURL = `http://127.0.0.1:${qport}`;
-  up = spawn(BIN, ['--data-dir', dataDir, 'up', '--ingest-listen', `127.0.0.1:${port}`, '--query-listen', `127.0.0.1:${qport}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      CALLSCOPE__PROCESSOR__METRICS__LISTEN: `127.0.0.1:${aport}`,
-      CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
-      // Simulated calls are sent faster than real time: close them soon after the last event.
-      CALLSCOPE__PROCESSOR__CLOSE_GRACE_MS: '1000',
-      CALLSCOPE__PROCESSOR__CONFERENCE_TIMEOUT_MS: '3000',
-      CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
-    },
-  });
-  up.stdout.on('data', (d) => (upLog += d));
-  up.stderr.on('data', (d) => (upLog += d));
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(ingestURL + '/healthz')).ok && (await fetch(queryURL + '/healthz')).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 300 || up.exitCode != null) throw new Error('callscope up did not start:\n' + upLog);
-    await sleep(100);
-  }
+  const { ingestURL } = up;
+  queryURL = up.queryURL;
 
   // Seed: simulated calls through the public ingest API, then wait until the processor has
   // closed and flushed every one of them (a conferences row each, visible to the query API).
@@ -138,18 +91,13 @@ before(async () => {
   for (let i = 0; ; i++) {
     const list = await api('/api/v1/conferences?from=-1h&limit=50');
     if (list.conferences.length >= CONFERENCES) break;
-    if (i > 300) throw new Error(`only ${list.conferences.length} conferences in the lake:\n${upLog.slice(-3000)}`);
+    if (i > 300) throw new Error(`only ${list.conferences.length} conferences in the lake:\n${up.log().slice(-3000)}`);
     await sleep(200);
   }
   seeded = await api('/api/v1/overview?from=-24h');
 
   mkdirSync(ARTIFACTS, { recursive: true });
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  context = await launchChromium(path.join(tmp, 'profile'), { viewport: { width: 1400, height: 1000 } });
   page = context.pages()[0] || (await context.newPage());
   page.on('console', (m) => m.type() == 'error' && console.log('[page]', m.text()));
   page.on('pageerror', (e) => console.log('[page error]', e));
@@ -157,10 +105,7 @@ before(async () => {
 
 after(async () => {
   await context?.close();
-  if (up && up.exitCode == null) {
-    up.kill('SIGTERM');
-    await new Promise((r) => up.once('exit', r));
-  }
+  await up?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 

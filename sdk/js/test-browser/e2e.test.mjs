@@ -7,33 +7,17 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sdk = path.join(here, '..');
-const repo = path.join(sdk, '..', '..');
-
-const BIN = [
-  process.env.CALLSCOPE_BIN,
-  process.env.CARGO_TARGET_DIR && path.join(process.env.CARGO_TARGET_DIR, 'debug', 'callscope'),
-  '/var/cache/callscope/target/debug/callscope',
-  path.join(repo, 'target', 'debug', 'callscope'),
-].find((p) => p && existsSync(p));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+import { addApp, addQueryKey, callscope, checkTools, here, launchChromium, sdk, servePage, sleep, startUp } from './harness.mjs';
 
 const APP_ID = '123456';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callscope-sdk-e2e-'));
 let ingest;
-let ingestLog = '';
 let ingestURL;
 let page;
 let server;
@@ -42,18 +26,6 @@ let context;
 let appSecret;
 let queryURL;
 let queryKey;
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The conference as the query API shows it, once `ready(conference)` holds (polls for up to 60 s). */
 async function conference(id, ready) {
@@ -79,74 +51,29 @@ async function metrics() {
 }
 
 before(async () => {
-  assert.ok(BIN, 'the callscope binary is missing: build it (cargo build) or set CALLSCOPE_BIN');
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run node scripts/ensure-chromium.mjs`);
+  checkTools();
   const dataDir = path.join(tmp, 'data');
-  const out = execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add', '--name', 'sdk-e2e', '--app-id', APP_ID], {
-    encoding: 'utf8',
-  });
-  appSecret = /AppSecret:\s*(\S+)/.exec(out)[1];
+  appSecret = addApp(dataDir, APP_ID, 'sdk-e2e');
 
   // The test page, on its own origin (another port), so CORS is exercised as in production.
-  const pagePort = await freePort();
-  pageURL = `http://127.0.0.1:${pagePort}`;
   const files = {
     '/': ['text/html', '<!doctype html><meta charset="utf-8"><script src="/callscope.js"></script><script src="/call.js"></script>'],
     '/callscope.js': ['text/javascript', () => readFileSync(path.join(sdk, 'dist', 'callscope.js'))],
     '/call.js': ['text/javascript', () => readFileSync(path.join(here, 'page', 'call.js'))],
     '/favicon.ico': ['image/x-icon', ''],
   };
-  server = http.createServer((req, res) => {
-    const f = files[req.url];
-    if (!f) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': f[0] }).end(typeof f[1] == 'function' ? f[1]() : f[1]);
-  });
-  await new Promise((r) => server.listen(pagePort, '127.0.0.1', r));
-  execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-origin', APP_ID, pageURL]);
-
-  queryKey = /query key for app \S+: (\S+)/.exec(execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-query-key', APP_ID], { encoding: 'utf8' }))[1];
+  server = await servePage(files);
+  pageURL = server.url;
+  callscope(dataDir, 'apps', 'add-origin', APP_ID, pageURL);
+  queryKey = addQueryKey(dataDir, APP_ID);
   // The whole platform, as a developer runs it: `callscope up` (ingest, processor, query) on the embedded log.
-  const [port, qport, aport] = [await freePort(), await freePort(), await freePort()];
-  ingestURL = `http://127.0.0.1:${port}`;
-  queryURL = `http://127.0.0.1:${qport}`;
-  ingest = spawn(BIN, ['--data-dir', dataDir, 'up', '--ingest-listen', `127.0.0.1:${port}`, '--query-listen', `127.0.0.1:${qport}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      CALLSCOPE__PROCESSOR__METRICS__LISTEN: `127.0.0.1:${aport}`,
-      CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
-      CALLSCOPE__PROCESSOR__CLOSE_GRACE_MS: '1000',
-      CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
-    },
+  ingest = await startUp(dataDir, {
+    CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
+    CALLSCOPE__PROCESSOR__CLOSE_GRACE_MS: '1000',
+    CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
   });
-  ingest.stdout.on('data', (d) => (ingestLog += d));
-  ingest.stderr.on('data', (d) => (ingestLog += d));
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(ingestURL + '/healthz')).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 300 || ingest.exitCode != null) throw new Error('ingest did not start:\n' + ingestLog);
-    await sleep(100);
-  }
-
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-    ],
-  });
+  ({ ingestURL, queryURL } = ingest);
+  context = await launchChromium(path.join(tmp, 'profile'), { fakeMedia: true });
   page = context.pages()[0] || (await context.newPage());
   page.on('console', (m) => m.type() == 'error' && console.log('[page]', m.text()));
   page.on('pageerror', (e) => console.log('[page error]', e));
@@ -155,10 +82,7 @@ before(async () => {
 after(async () => {
   await context?.close();
   server?.close();
-  if (ingest && ingest.exitCode == null) {
-    ingest.kill('SIGTERM');
-    await new Promise((r) => ingest.once('exit', r));
-  }
+  await ingest?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -254,7 +178,7 @@ test('a loopback call in Chromium reaches callscope up, fires the stats callback
     assert.ok(m.events[k] > 0, `${k}: ${JSON.stringify(m.events)}`);
   assert.ok(m.events.stats_sample >= 4, `stats_sample: ${m.events.stats_sample}`);
   // Nothing the SDK sent was refused by validation.
-  assert.deepEqual(m.refusals, {}, ingestLog.slice(-3000));
+  assert.deepEqual(m.refusals, {}, ingest.log().slice(-3000));
 
   // What was sent: setup delays measured from the connection's own state, and stats samples
   // that carry every cumulative counter (the queue's delta compression is expanded before sending).
@@ -341,7 +265,7 @@ test('a fabric that cannot connect is reported as failed with its reason; report
   assert.equal(delta('report_error'), 2);
   assert.equal(delta('fabric_terminated'), 2);
   assert.equal(delta('fabric_setup'), 0);
-  assert.deepEqual(after.refusals, {}, ingestLog.slice(-3000));
+  assert.deepEqual(after.refusals, {}, ingest.log().slice(-3000));
 
   // Through the query API: the failed fabrics with their reason, and the createOffer error.
   const c = await conference(failingConf, (c) => c.segments?.length > 0 && c.errors?.some((e) => e.webrtc_function == 'createOffer'));

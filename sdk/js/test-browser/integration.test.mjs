@@ -8,28 +8,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { addApp, addQueryKey, callscope, checkTools, here, launchChromium, sdk, servePage, sleep, startUp } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sdk = path.join(here, '..');
-const repo = path.join(sdk, '..', '..');
 const require = createRequire(import.meta.url);
-
-const BIN = [
-  process.env.CALLSCOPE_BIN,
-  process.env.CARGO_TARGET_DIR && path.join(process.env.CARGO_TARGET_DIR, 'debug', 'callscope'),
-  '/var/cache/callscope/target/debug/callscope',
-  path.join(repo, 'target', 'debug', 'callscope'),
-].find((p) => p && existsSync(p));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(here, 'artifacts');
 
 const APP_ID = '654321';
@@ -37,7 +22,6 @@ const OTHER_APP = '777777';
 const CONF = 'integration-conf';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'callscope-integration-'));
 let up;
-let upLog = '';
 let ingestURL;
 let queryURL;
 let queryKey;
@@ -46,17 +30,6 @@ let appSecret;
 let pageURL;
 let server;
 let context;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 
 // The web app, as the seed's require.js section writes it: callstats depends on socketio and sha
 // (shimmed to their globals), and the app depends on callstats. callscope needs neither library;
@@ -102,14 +75,10 @@ define(['callstats'], function (callstats) {
 `;
 
 before(async () => {
-  assert.ok(BIN, 'the callscope binary is missing: build it (cargo build) or set CALLSCOPE_BIN');
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run node scripts/ensure-chromium.mjs`);
+  checkTools();
   const dataDir = path.join(tmp, 'data');
-  const out = execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add', '--name', 'integration', '--app-id', APP_ID], { encoding: 'utf8' });
-  appSecret = /AppSecret:\s*(\S+)/.exec(out)[1];
+  appSecret = addApp(dataDir, APP_ID, 'integration');
 
-  const pagePort = await freePort();
-  pageURL = `http://127.0.0.1:${pagePort}`;
   const files = {
     '/': ['text/html', '<!doctype html><meta charset="utf-8"><title>app</title><script data-main="/main.js" src="/require.js"></script>'],
     '/require.js': ['text/javascript', () => readFileSync(require.resolve('requirejs/require.js'))],
@@ -120,59 +89,27 @@ before(async () => {
     '/webrtc-app.js': ['text/javascript', APP_JS],
     '/favicon.ico': ['image/x-icon', ''],
   };
-  server = http.createServer((req, res) => {
-    const f = files[req.url];
-    if (!f) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': f[0] }).end(typeof f[1] == 'function' ? f[1]() : f[1]);
-  });
-  await new Promise((r) => server.listen(pagePort, '127.0.0.1', r));
-  execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-origin', APP_ID, pageURL]);
-  const keyOf = (app) =>
-    /query key for app \S+: (\S+)/.exec(execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add-query-key', app], { encoding: 'utf8' }))[1];
-  queryKey = keyOf(APP_ID);
+  server = await servePage(files);
+  pageURL = server.url;
+  callscope(dataDir, 'apps', 'add-origin', APP_ID, pageURL);
+  queryKey = addQueryKey(dataDir, APP_ID);
   // Another app of the same installation: it must see none of the first app's progress.
-  execFileSync(BIN, ['--data-dir', dataDir, 'apps', 'add', '--name', 'other', '--app-id', OTHER_APP]);
-  otherKey = keyOf(OTHER_APP);
+  addApp(dataDir, OTHER_APP, 'other');
+  otherKey = addQueryKey(dataDir, OTHER_APP);
 
-  const [port, qport, aport] = [await freePort(), await freePort(), await freePort()];
-  ingestURL = `http://127.0.0.1:${port}`;
-  queryURL = `http://127.0.0.1:${qport}`;
-  up = spawn(BIN, ['--data-dir', dataDir, 'up', '--ingest-listen', `127.0.0.1:${port}`, '--query-listen', `127.0.0.1:${qport}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      CALLSCOPE__PROCESSOR__METRICS__LISTEN: `127.0.0.1:${aport}`,
-      CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
-      CALLSCOPE__INGEST__PROGRESS_INTERVAL_MS: '500',
-      CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
-    },
+  up = await startUp(dataDir, {
+    CALLSCOPE__PROCESSOR__FLUSH_INTERVAL_MS: '500',
+    CALLSCOPE__INGEST__PROGRESS_INTERVAL_MS: '500',
+    CALLSCOPE__QUERY__LIMITS__CACHE_TTL_MS: '0',
   });
-  up.stdout.on('data', (d) => (upLog += d));
-  up.stderr.on('data', (d) => (upLog += d));
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(ingestURL + '/healthz')).ok && (await fetch(queryURL + '/healthz')).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 300 || up.exitCode != null) throw new Error('callscope up did not start:\n' + upLog);
-    await sleep(100);
-  }
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 1100 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  ({ ingestURL, queryURL } = up);
+  context = await launchChromium(path.join(tmp, 'profile'), { viewport: { width: 1280, height: 1100 } });
 });
 
 after(async () => {
   await context?.close();
   server?.close();
-  if (up && up.exitCode == null) {
-    up.kill('SIGTERM');
-    await new Promise((r) => up.once('exit', r));
-  }
+  await up?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -197,7 +134,7 @@ async function progress(ready) {
     }
     await sleep(200);
   }
-  assert.fail('integration progress not ready: ' + JSON.stringify(last)?.slice(0, 3000) + '\n' + upLog.slice(-3000));
+  assert.fail('integration progress not ready: ' + JSON.stringify(last)?.slice(0, 3000) + '\n' + up.log().slice(-3000));
 }
 
 test('the progress API refuses callers without a valid query key', async () => {
