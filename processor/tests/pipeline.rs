@@ -9,15 +9,22 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::path::Path;
+use std::sync::Arc;
+
+use callscope_bus::kafka::{KafkaBus, KafkaConfig};
 use callscope_bus::{
     Bus, ConsumerEvent, DEAD_LETTER_REASON_HEADER, DEAD_LETTER_TOPIC, INGEST_TOPIC,
 };
 use callscope_processor::checkpoint::{Checkpoint, Pending};
 use callscope_processor::writer::Store;
+use callscope_processor::{EndOffsets, Metrics, ProcessorConfig};
+use callscope_schemas::encode_record;
 use callscope_schemas::{Envelope, Origin, Payload};
 use common::scenario::{self, APP, T0};
 use common::{Env, all_tables, run_python, table_rows, wait_for};
 use serde_json::json;
+use tokio::sync::watch;
 
 /// An envelope of conference `conf` received at `received` that opens no segment: it moves
 /// its partition's event clock, closing what has timed out.
@@ -67,9 +74,87 @@ async fn scripted_conference_to_parquet_read_by_parquet_and_pyarrow() {
         .get();
     running.stop().await;
     assert_eq!(files, 2, "one conferences file per closed segment");
+    check_scripted_output(&env.out(), &input);
+}
 
-    let out = env.out();
-    let tables = all_tables(&out);
+/// The same on a real Apache Kafka broker (`KAFKA_BROKERS`, started by `scripts/test`): a fresh
+/// topic, the processor in its own consumer group, lag from the broker's watermarks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_scripted_conference_to_parquet_read_by_parquet_and_pyarrow() {
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!("KAFKA_BROKERS is not set: run scripts/test (it starts a real broker), or export KAFKA_BROKERS=host:port")
+    });
+    let bus = KafkaBus::new(KafkaConfig::new(brokers));
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let topic = format!("callscope.test.pipeline.{}.{stamp}", std::process::id());
+    bus.ensure_topics(&[(topic.as_str(), 1), (DEAD_LETTER_TOPIC, 1)])
+        .await
+        .unwrap();
+    let input = scripted_input();
+    let producer = bus.producer().unwrap();
+    for record in &input {
+        let key = record[0].bus_key();
+        producer
+            .send(&topic, key.as_bytes(), &encode_record(record).unwrap(), &[])
+            .await
+            .unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tables");
+    let config = ProcessorConfig {
+        output: out.to_string_lossy().into_owned(),
+        flush_interval_ms: 100,
+        topic: topic.clone(),
+        consumer_group: format!("{topic}.processor"),
+        ..ProcessorConfig::default()
+    };
+    let metrics = Metrics::new().unwrap();
+    let watermarks = bus.watermarks(Duration::from_secs(5)).unwrap();
+    let end_offsets: EndOffsets = Arc::new(move |t: &str| watermarks.end_offsets(t));
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(callscope_processor::run_with_lag(
+        Arc::new(bus.clone()),
+        Some(end_offsets),
+        config,
+        metrics.clone(),
+        shutdown,
+    ));
+    let last = i64::try_from(input.len()).unwrap() - 1;
+    let store = Store::Local { root: out.clone() };
+    wait_for(90, "every record flushed", || async {
+        Checkpoint::load(&store, &topic, 0)
+            .await
+            .unwrap()
+            .flushed_through_offset
+            .is_some_and(|f| f >= last)
+    })
+    .await;
+    wait_for(10, "both conferences closed", || async {
+        metrics.open_conferences.get() == 0
+    })
+    .await;
+    let files = metrics
+        .files_written
+        .with_label_values(&["conferences"])
+        .get();
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("processor did not stop")
+        .unwrap()
+        .unwrap();
+    assert_eq!(files, 2, "one conferences file per closed segment");
+    check_scripted_output(&out, &input);
+}
+
+/// The tables of the scripted input, read by the parquet crate, pyarrow and DuckDB, against
+/// values worked out by hand.
+fn check_scripted_output(out: &Path, input: &[Vec<Envelope>]) {
+    let tables = all_tables(out);
     let envelopes: usize = input.iter().map(Vec::len).sum();
     assert_eq!(tables["events"].len(), envelopes);
     assert_eq!(tables["conferences"].len(), 2);
