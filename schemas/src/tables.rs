@@ -156,8 +156,9 @@ fn table(mut fields: Vec<Field>) -> SchemaRef {
 }
 
 /// One row per conference segment (callstats splits a conference whose data pauses for more
-/// than the idle timeout; late data starts segment n+1). Rows of a live conference are
-/// provisional (`end_time` null) and replaced by the final row when it ends.
+/// than the idle timeout; late data starts segment n+1), written when the segment closes. A
+/// conference in progress has no row yet: it shows through the per-message tables (`events`,
+/// `stats_samples`, `track_quality`) and the query service's live endpoint.
 #[must_use]
 pub fn conferences_schema() -> SchemaRef {
     table(vec![
