@@ -1371,76 +1371,68 @@ fn track_row(t: TrackRowInput<'_>) -> TrackQualityRow {
     }
 }
 
-/// Reads the members that have a column, remembering which were used, so that `other_json`
-/// holds exactly the rest: a value that does not parse stays there instead of being lost.
-struct Members<'a> {
-    report: &'a StatsReport,
-    used: HashSet<&'static str>,
+/// The number of a member, accepting the numeric strings the iOS SDK sent (as
+/// [`StatsReport::number`]); non-finite values are `None`.
+fn member_num(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|x| x.is_finite())
 }
 
-impl<'a> Members<'a> {
-    fn num(&mut self, key: &'static str) -> Option<f64> {
-        let v = self.report.number(key).filter(|x| x.is_finite());
-        if v.is_some() {
-            self.used.insert(key);
-        }
-        v
-    }
-    fn int(&mut self, key: &'static str) -> Option<i64> {
-        let v = self
-            .report
-            .number(key)
-            .filter(|x| x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15)
-            .map(|x| x as i64);
-        if v.is_some() {
-            self.used.insert(key);
-        }
-        v
-    }
-    fn int32(&mut self, key: &'static str) -> Option<i32> {
-        let v = self
-            .report
-            .number(key)
-            .filter(|x| x.is_finite() && x.fract() == 0.0)
-            .and_then(|x| i32::try_from(x as i64).ok());
-        if v.is_some() {
-            self.used.insert(key);
-        }
-        v
-    }
-    fn text(&mut self, key: &'static str) -> Option<String> {
-        let v = self.report.text(key).map(str::to_owned);
-        if v.is_some() {
-            self.used.insert(key);
-        }
-        v
-    }
-    fn flag(&mut self, key: &'static str) -> Option<bool> {
-        let v = flag(self.report, key);
-        if v.is_some() {
-            self.used.insert(key);
-        }
-        v
-    }
-    fn ssrc(&mut self) -> Option<i64> {
-        let v = self.report.ssrc().map(i64::from);
-        if v.is_some() {
-            self.used.insert("ssrc");
-        }
-        v
-    }
-    fn rest(&self) -> Option<String> {
-        let rest: serde_json::Map<String, serde_json::Value> = self
-            .report
-            .other
-            .iter()
-            .filter(|(k, _)| !self.used.contains(k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        (!rest.is_empty()).then(|| serde_json::Value::Object(rest).to_string())
+fn member_int(v: &serde_json::Value) -> Option<i64> {
+    member_num(v)
+        .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+        .map(|x| x as i64)
+}
+
+fn member_int32(v: &serde_json::Value) -> Option<i32> {
+    member_num(v)
+        .filter(|x| x.fract() == 0.0)
+        .and_then(|x| i32::try_from(x as i64).ok())
+}
+
+fn member_text(v: &serde_json::Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+fn member_flag(v: &serde_json::Value) -> Option<bool> {
+    match v {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
+fn member_ssrc(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|v| u32::try_from(v).ok()),
+        serde_json::Value::String(s) => s.trim().parse::<u32>().ok(),
+        _ => None,
+    }
+    .map(i64::from)
+}
+
+/// The members of a report that have no column (or whose value did not fit it), serialized
+/// as a JSON object in the report's member order: `other_json`.
+struct RestMembers<'a>(Vec<(&'a str, &'a serde_json::Value)>);
+
+impl Serialize for RestMembers<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// One `stats_samples` row. The report's members are read in one pass: each member with a
+/// column goes to it when its value fits the column type, and everything else (unknown
+/// members, values that do not parse) stays in `other_json`, so nothing is lost.
 fn stats_sample_row(
     env: &Envelope,
     date: &str,
@@ -1448,12 +1440,12 @@ fn stats_sample_row(
     sample: &StatsSample,
     report: &StatsReport,
 ) -> StatsSampleRow {
-    let mut m = Members {
-        report,
-        used: HashSet::new(),
+    // `kind`, else the older `mediaType`: only the member that gave the value is used.
+    let (kind, kind_key) = match report.text("kind") {
+        Some(k) => (Some(k.to_owned()), "kind"),
+        None => (report.text("mediaType").map(str::to_owned), "mediaType"),
     };
-    let kind = m.text("kind").or_else(|| m.text("mediaType"));
-    StatsSampleRow {
+    let mut row = StatsSampleRow {
         app_id: env.app_id.clone(),
         date: date.to_owned(),
         received_at: env.received_at_ms,
@@ -1469,49 +1461,72 @@ fn stats_sample_row(
         connection_id: sample.connection_id.clone(),
         report_id: report.id.clone(),
         report_type: report.r#type.clone(),
-        ssrc: m.ssrc(),
-        kind,
-        mid: m.text("mid"),
-        track_identifier: m.text("trackIdentifier"),
-        codec_id: m.text("codecId"),
-        mime_type: m.text("mimeType"),
-        packets_sent: m.int("packetsSent"),
-        packets_received: m.int("packetsReceived"),
-        packets_lost: m.int("packetsLost"),
-        bytes_sent: m.int("bytesSent"),
-        bytes_received: m.int("bytesReceived"),
-        jitter_s: m.num("jitter"),
-        fraction_lost: m.num("fractionLost"),
-        round_trip_time_s: m.num("roundTripTime"),
-        total_round_trip_time_s: m.num("totalRoundTripTime"),
-        round_trip_time_measurements: m.int("roundTripTimeMeasurements"),
-        frames_per_second: m.num("framesPerSecond"),
-        frame_width: m.int32("frameWidth"),
-        frame_height: m.int32("frameHeight"),
-        frames_encoded: m.int("framesEncoded"),
-        frames_decoded: m.int("framesDecoded"),
-        frames_dropped: m.int("framesDropped"),
-        freeze_count: m.int("freezeCount"),
-        total_freezes_duration_s: m.num("totalFreezesDuration"),
-        concealed_samples: m.int("concealedSamples"),
-        total_samples_received: m.int("totalSamplesReceived"),
-        audio_level: m.num("audioLevel"),
-        jitter_buffer_delay_s: m.num("jitterBufferDelay"),
-        jitter_buffer_emitted_count: m.int("jitterBufferEmittedCount"),
-        quality_limitation_reason: m.text("qualityLimitationReason"),
-        target_bitrate: m.num("targetBitrate"),
-        state: m.text("state"),
-        nominated: m.flag("nominated"),
-        current_round_trip_time_s: m.num("currentRoundTripTime"),
-        available_outgoing_bitrate: m.num("availableOutgoingBitrate"),
-        local_candidate_id: m.text("localCandidateId"),
-        remote_candidate_id: m.text("remoteCandidateId"),
-        selected_candidate_pair_id: m.text("selectedCandidatePairId"),
-        candidate_type: m.text("candidateType"),
-        protocol: m.text("protocol"),
-        relay_protocol: m.text("relayProtocol"),
-        other_json: m.rest(),
+        ..StatsSampleRow::default()
+    };
+    let mut rest = Vec::new();
+    for (key, v) in &report.other {
+        let key = key.as_str();
+        let used = match key {
+            k if k == kind_key => kind.is_some(),
+            "ssrc" => set(&mut row.ssrc, member_ssrc(v)),
+            "mid" => set(&mut row.mid, member_text(v)),
+            "trackIdentifier" => set(&mut row.track_identifier, member_text(v)),
+            "codecId" => set(&mut row.codec_id, member_text(v)),
+            "mimeType" => set(&mut row.mime_type, member_text(v)),
+            "packetsSent" => set(&mut row.packets_sent, member_int(v)),
+            "packetsReceived" => set(&mut row.packets_received, member_int(v)),
+            "packetsLost" => set(&mut row.packets_lost, member_int(v)),
+            "bytesSent" => set(&mut row.bytes_sent, member_int(v)),
+            "bytesReceived" => set(&mut row.bytes_received, member_int(v)),
+            "jitter" => set(&mut row.jitter_s, member_num(v)),
+            "fractionLost" => set(&mut row.fraction_lost, member_num(v)),
+            "roundTripTime" => set(&mut row.round_trip_time_s, member_num(v)),
+            "totalRoundTripTime" => set(&mut row.total_round_trip_time_s, member_num(v)),
+            "roundTripTimeMeasurements" => {
+                set(&mut row.round_trip_time_measurements, member_int(v))
+            }
+            "framesPerSecond" => set(&mut row.frames_per_second, member_num(v)),
+            "frameWidth" => set(&mut row.frame_width, member_int32(v)),
+            "frameHeight" => set(&mut row.frame_height, member_int32(v)),
+            "framesEncoded" => set(&mut row.frames_encoded, member_int(v)),
+            "framesDecoded" => set(&mut row.frames_decoded, member_int(v)),
+            "framesDropped" => set(&mut row.frames_dropped, member_int(v)),
+            "freezeCount" => set(&mut row.freeze_count, member_int(v)),
+            "totalFreezesDuration" => set(&mut row.total_freezes_duration_s, member_num(v)),
+            "concealedSamples" => set(&mut row.concealed_samples, member_int(v)),
+            "totalSamplesReceived" => set(&mut row.total_samples_received, member_int(v)),
+            "audioLevel" => set(&mut row.audio_level, member_num(v)),
+            "jitterBufferDelay" => set(&mut row.jitter_buffer_delay_s, member_num(v)),
+            "jitterBufferEmittedCount" => set(&mut row.jitter_buffer_emitted_count, member_int(v)),
+            "qualityLimitationReason" => set(&mut row.quality_limitation_reason, member_text(v)),
+            "targetBitrate" => set(&mut row.target_bitrate, member_num(v)),
+            "state" => set(&mut row.state, member_text(v)),
+            "nominated" => set(&mut row.nominated, member_flag(v)),
+            "currentRoundTripTime" => set(&mut row.current_round_trip_time_s, member_num(v)),
+            "availableOutgoingBitrate" => set(&mut row.available_outgoing_bitrate, member_num(v)),
+            "localCandidateId" => set(&mut row.local_candidate_id, member_text(v)),
+            "remoteCandidateId" => set(&mut row.remote_candidate_id, member_text(v)),
+            "selectedCandidatePairId" => set(&mut row.selected_candidate_pair_id, member_text(v)),
+            "candidateType" => set(&mut row.candidate_type, member_text(v)),
+            "protocol" => set(&mut row.protocol, member_text(v)),
+            "relayProtocol" => set(&mut row.relay_protocol, member_text(v)),
+            _ => false,
+        };
+        if !used {
+            rest.push((key, v));
+        }
     }
+    row.kind = kind;
+    row.other_json = (!rest.is_empty())
+        .then(|| serde_json::to_string(&RestMembers(rest)).ok())
+        .flatten();
+    row
+}
+
+/// Stores a member's value in its column; `true` when it fit.
+fn set<T>(column: &mut Option<T>, value: Option<T>) -> bool {
+    *column = value;
+    column.is_some()
 }
 
 fn error_base(env: &Envelope, date: &str) -> ErrorRow {
