@@ -1268,37 +1268,53 @@ fn to_u32(v: Option<f64>) -> Option<u32> {
     to_u64(v).and_then(|x| u32::try_from(x).ok())
 }
 
+/// The counters of a report, read in one pass over its members (as [`StatsReport::number`]
+/// and [`StatsReport::ssrc`] read them one by one).
 fn snapshot(r: &StatsReport, kind: TrackKind, media: Media) -> CounterSnapshot {
-    CounterSnapshot {
-        ssrc: r.ssrc(),
-        packets_received: to_u64(r.number("packetsReceived")),
-        packets_sent: to_u64(r.number("packetsSent")),
-        packets_lost: r
-            .number("packetsLost")
-            .filter(|x| x.is_finite())
-            .map(|x| x as i64),
-        bytes_received: to_u64(r.number("bytesReceived")),
-        bytes_sent: to_u64(r.number("bytesSent")),
-        fraction_lost: r.number("fractionLost"),
-        jitter_s: r.number("jitter"),
-        round_trip_time_s: r.number("roundTripTime"),
-        total_round_trip_time_s: r.number("totalRoundTripTime"),
-        round_trip_time_measurements: to_u64(r.number("roundTripTimeMeasurements")),
-        jitter_buffer_delay_s: r.number("jitterBufferDelay"),
-        jitter_buffer_emitted_count: to_u64(r.number("jitterBufferEmittedCount")),
-        frames_decoded: to_u64(r.number("framesDecoded")),
-        frames_encoded: to_u64(r.number("framesEncoded")),
-        frames_dropped: to_u64(r.number("framesDropped")),
-        frames_per_second: r.number("framesPerSecond"),
-        frame_width: to_u32(r.number("frameWidth")),
-        frame_height: to_u32(r.number("frameHeight")),
-        freeze_count: to_u64(r.number("freezeCount")),
-        total_freezes_duration_s: r.number("totalFreezesDuration"),
-        concealed_samples: to_u64(r.number("concealedSamples")),
-        silent_concealed_samples: to_u64(r.number("silentConcealedSamples")),
-        total_samples_received: to_u64(r.number("totalSamplesReceived")),
-        ..CounterSnapshot::new(r.id.clone(), kind, media, r.timestamp)
+    let mut s = CounterSnapshot::new(r.id.clone(), kind, media, r.timestamp);
+    for (key, v) in &r.other {
+        let number = || match v {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match key.as_str() {
+            "ssrc" => {
+                s.ssrc = match v {
+                    serde_json::Value::Number(n) => n.as_u64().and_then(|v| u32::try_from(v).ok()),
+                    serde_json::Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                };
+            }
+            "packetsReceived" => s.packets_received = to_u64(number()),
+            "packetsSent" => s.packets_sent = to_u64(number()),
+            "packetsLost" => {
+                s.packets_lost = number().filter(|x| x.is_finite()).map(|x| x as i64);
+            }
+            "bytesReceived" => s.bytes_received = to_u64(number()),
+            "bytesSent" => s.bytes_sent = to_u64(number()),
+            "fractionLost" => s.fraction_lost = number(),
+            "jitter" => s.jitter_s = number(),
+            "roundTripTime" => s.round_trip_time_s = number(),
+            "totalRoundTripTime" => s.total_round_trip_time_s = number(),
+            "roundTripTimeMeasurements" => s.round_trip_time_measurements = to_u64(number()),
+            "jitterBufferDelay" => s.jitter_buffer_delay_s = number(),
+            "jitterBufferEmittedCount" => s.jitter_buffer_emitted_count = to_u64(number()),
+            "framesDecoded" => s.frames_decoded = to_u64(number()),
+            "framesEncoded" => s.frames_encoded = to_u64(number()),
+            "framesDropped" => s.frames_dropped = to_u64(number()),
+            "framesPerSecond" => s.frames_per_second = number(),
+            "frameWidth" => s.frame_width = to_u32(number()),
+            "frameHeight" => s.frame_height = to_u32(number()),
+            "freezeCount" => s.freeze_count = to_u64(number()),
+            "totalFreezesDuration" => s.total_freezes_duration_s = number(),
+            "concealedSamples" => s.concealed_samples = to_u64(number()),
+            "silentConcealedSamples" => s.silent_concealed_samples = to_u64(number()),
+            "totalSamplesReceived" => s.total_samples_received = to_u64(number()),
+            _ => {}
+        }
     }
+    s
 }
 
 struct TrackRowInput<'a> {
