@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run -p callscope-query --example bench -- generate DIR [--conferences N] [--days D]
-//! cargo run -p callscope-query --example bench -- run DIR [--iterations N]
+//! cargo run -p callscope-query --example bench -- run DIR [--iterations N] [--only SUBSTRING]
 //! ```
 //! `scripts/bench-query` does both. The lake: `D` days (default 30) ending 2024-01-31, the
 //! conferences spread evenly over them, one file per table and day (as after compaction), zstd,
@@ -566,7 +566,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn run(root: &Path, iterations: usize) {
+async fn run(root: &Path, iterations: usize, only: Option<&str>) {
     let registry = Registry::in_memory(Vec::new());
     registry.add("bench", Some(APP)).unwrap();
     let key = registry.add_query_key(APP).unwrap();
@@ -649,6 +649,9 @@ async fn run(root: &Path, iterations: usize) {
         "request", "p50 ms", "p99 ms", "max ms"
     );
     for (name, uri, body) in cases {
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         let mut times = Vec::with_capacity(iterations);
         let mut summary = String::new();
         for i in 0..iterations + 2 {
@@ -703,8 +706,7 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .map_or(default, |v| v.parse().expect("a number"))
     };
-    let usage =
-        "usage: bench generate DIR [--conferences N] [--days D] | bench run DIR [--iterations N]";
+    let usage = "usage: bench generate DIR [--conferences N] [--days D] | bench run DIR [--iterations N] [--only SUBSTRING]";
     let (Some(command), Some(dir)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -722,7 +724,15 @@ fn main() {
                 "lake {}, {threads} cores, dev profile unless built otherwise",
                 root.display()
             );
-            actix_web::rt::System::new().block_on(run(&root, flag("--iterations", 30)));
+            let only = args
+                .iter()
+                .position(|a| a == "--only")
+                .and_then(|i| args.get(i + 1));
+            actix_web::rt::System::new().block_on(run(
+                &root,
+                flag("--iterations", 30),
+                only.map(String::as_str),
+            ));
         }
         _ => {
             eprintln!("{usage}");

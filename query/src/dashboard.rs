@@ -27,7 +27,7 @@ use crate::exec;
 use crate::json::{self, Row};
 use crate::metrics::Metrics;
 use crate::sql::ResultSet;
-use crate::time::{DAY_MS, bucket_start, partition_dates, utc_date};
+use crate::time::{DAY_MS, bucket_start, exact_partition_dates, partition_dates, utc_date};
 
 /// What every dashboard query needs: the caller's session and the limits.
 #[derive(Clone)]
@@ -154,6 +154,9 @@ GROUP BY ROLLUP(bucket)";
 /// Delays are aggregated here and their percentiles computed in Rust ([`percentile`]):
 /// DataFusion's `percentile_cont` quantises the interpolation fraction to 1e-6, which turns
 /// p95 of [400, 850, 1200] into 1164.99965 instead of 1165.
+///
+/// [`FABRIC_TIME_PRUNING`] is implied by the `COALESCE` conditions and there only for the
+/// Parquet statistics.
 const OVERVIEW_FABRICS: &str = "
 SELECT bucket, array_agg(setup_delay_ms) AS delays
 FROM (
@@ -164,6 +167,7 @@ FROM (
     WHERE outcome = 'setup' AND setup_delay_ms IS NOT NULL
       AND COALESCE(created_at, setup_at, failed_at, last_event_at) >= $1
       AND COALESCE(created_at, setup_at, failed_at, last_event_at) < $2
+      AND (created_at >= $1 OR created_at IS NULL) AND (created_at < $2 OR created_at IS NULL)
       AND date >= $4 AND date <= $5
 ) AS f
 GROUP BY bucket";
@@ -185,8 +189,10 @@ pub async fn overview(
     to: i64,
     interval: i64,
 ) -> Result<Overview, QueryError> {
-    let (first_date, last_date) = partition_dates(from, to);
-    let params = || {
+    // `conferences` (by `start_time`) and `feedback` (by `received_at`) are partitioned by the
+    // date of the very time that places them in the range: no margin. `fabrics` sit in their
+    // conference's partition but are placed by client times: one day of margin each side.
+    let params = |(first_date, last_date): (String, String)| {
         vec![
             ts(from),
             ts(to),
@@ -196,9 +202,12 @@ pub async fn overview(
         ]
     };
     let (conferences, fabrics, feedback) = futures::try_join!(
-        scope.sql(OVERVIEW_CONFERENCES, params()),
-        scope.sql(OVERVIEW_FABRICS, params()),
-        scope.sql(OVERVIEW_FEEDBACK, params()),
+        scope.sql(
+            OVERVIEW_CONFERENCES,
+            params(exact_partition_dates(from, to))
+        ),
+        scope.sql(OVERVIEW_FABRICS, params(partition_dates(from, to))),
+        scope.sql(OVERVIEW_FEEDBACK, params(exact_partition_dates(from, to))),
     )?;
     // Rows keyed by bucket; `None` is ROLLUP's grand total (bucket is never null otherwise: every
     // time expression above is non-null).
@@ -210,9 +219,17 @@ pub async fn overview(
     };
     let conferences = keyed(&conferences);
     let mut delays = delays_by_bucket(&fabrics)?;
-    let mut all: Vec<f64> = delays.values().flatten().copied().collect();
-    all.sort_by(f64::total_cmp);
+    let all: Vec<f64> = delays.values().flatten().copied().collect();
     delays.insert(None, all);
+    // p50 and p95 of each bucket and of the whole range.
+    let delays: BTreeMap<Option<i64>, (Option<f64>, Option<f64>)> = delays
+        .into_iter()
+        .map(|(t, mut values)| {
+            let p50 = select_percentile(&mut values, 0.5);
+            let p95 = select_percentile(&mut values, 0.95);
+            (t, (p50, p95))
+        })
+        .collect();
     let feedback = keyed(&feedback);
     let point = |t: Option<i64>| {
         let mut p = OverviewPoint {
@@ -233,9 +250,9 @@ pub async fn overview(
             p.mean_mos = num(row, "mean_mos");
             p.mean_video_score = num(row, "mean_video_score");
         }
-        if let Some(sorted) = delays.get(&t) {
-            p.setup_delay_p50_ms = percentile(sorted, 0.5);
-            p.setup_delay_p95_ms = percentile(sorted, 0.95);
+        if let Some((p50, p95)) = delays.get(&t) {
+            p.setup_delay_p50_ms = *p50;
+            p.setup_delay_p95_ms = *p95;
         }
         if let Some(row) = feedback.get(&t) {
             p.feedback_mean = num(row, "feedback_mean");
@@ -260,7 +277,7 @@ pub async fn overview(
     })
 }
 
-/// The delays of each bucket, sorted, read straight from Arrow (they can be millions).
+/// The delays of each bucket, in no order, read straight from Arrow (they can be millions).
 fn delays_by_bucket(result: &ResultSet) -> Result<BTreeMap<Option<i64>, Vec<f64>>, QueryError> {
     use arrow::array::{Array as _, AsArray as _};
     use arrow::datatypes::{Float64Type, Int64Type};
@@ -283,9 +300,6 @@ fn delays_by_bucket(result: &ResultSet) -> Result<BTreeMap<Option<i64>, Vec<f64>
             entry.extend(values.iter().flatten().filter(|v| v.is_finite()));
         }
     }
-    for values in out.values_mut() {
-        values.sort_by(f64::total_cmp);
-    }
     Ok(out)
 }
 
@@ -298,6 +312,29 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     let below = position.floor() as usize;
     let above = position.ceil() as usize;
     let (lo, hi) = (*sorted.get(below)?, *sorted.get(above)?);
+    let value = lo + (hi - lo) * (position - below as f64);
+    Some((value * 1e6).round() / 1e6)
+}
+
+/// [`percentile`] of `values` in any order, without sorting them: the two closest ranks are
+/// selected (`select_nth_unstable_by`, linear time) in the order `f64::total_cmp` sorts them, so
+/// the answer is the very value [`percentile`] gives on the sorted values. Reorders `values`.
+pub fn select_percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    let last = values.len().checked_sub(1)?;
+    let position = p.clamp(0.0, 1.0) * last as f64;
+    let below = position.floor() as usize;
+    let above = position.ceil() as usize;
+    if above > last {
+        return None;
+    }
+    let (_, lo, higher) = values.select_nth_unstable_by(below, f64::total_cmp);
+    let lo = *lo;
+    // The next rank up is the least of the values after `below`.
+    let hi = if above == below {
+        lo
+    } else {
+        higher.iter().copied().min_by(f64::total_cmp)?
+    };
     let value = lo + (hi - lo) * (position - below as f64);
     Some((value * 1e6).round() / 1e6)
 }
@@ -399,6 +436,16 @@ pub struct Breakdown {
 const USER_TIME: &str = "COALESCE(joined_at, worst_interval_start, left_at)";
 const FABRIC_TIME: &str = "COALESCE(created_at, setup_at, failed_at, last_event_at)";
 
+/// `{USER_TIME} >= $1 AND {USER_TIME} < $2` implies this: a non-null `joined_at` is the
+/// `COALESCE`. Added beside it, it changes no answer, but unlike the `COALESCE` it can be checked
+/// against Parquet statistics (min, max, null count of `joined_at`), so files and row groups
+/// (e.g. of the margin days) whose rows all joined outside the range are skipped undecoded.
+const USER_TIME_PRUNING: &str =
+    "(joined_at >= $1 OR joined_at IS NULL) AND (joined_at < $2 OR joined_at IS NULL)";
+/// The same for [`FABRIC_TIME`] and `created_at`.
+const FABRIC_TIME_PRUNING: &str =
+    "(created_at >= $1 OR created_at IS NULL) AND (created_at < $2 OR created_at IS NULL)";
+
 fn breakdown_sql(dimension: Dimension) -> String {
     // Column names come from this match, never from the request.
     let user_column = match dimension {
@@ -416,7 +463,8 @@ fn breakdown_sql(dimension: Dimension) -> String {
                     AVG(mean_mos) AS mean_mos,
                     AVG(mean_video_score) AS mean_video_score
              FROM user_quality
-             WHERE {USER_TIME} >= $1 AND {USER_TIME} < $2 AND date >= $3 AND date <= $4
+             WHERE {USER_TIME} >= $1 AND {USER_TIME} < $2 AND {USER_TIME_PRUNING}
+               AND date >= $3 AND date <= $4
              GROUP BY 1
              ORDER BY count DESC, value ASC"
         );
@@ -433,7 +481,8 @@ fn breakdown_sql(dimension: Dimension) -> String {
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY setup_delay_ms) AS setup_delay_p50_ms
              FROM fabrics
              WHERE outcome = 'setup'
-               AND {FABRIC_TIME} >= $1 AND {FABRIC_TIME} < $2 AND date >= $3 AND date <= $4
+               AND {FABRIC_TIME} >= $1 AND {FABRIC_TIME} < $2 AND {FABRIC_TIME_PRUNING}
+               AND date >= $3 AND date <= $4
              GROUP BY 1
              ORDER BY count DESC, value ASC"
         );
@@ -447,7 +496,8 @@ fn breakdown_sql(dimension: Dimension) -> String {
                 MIN(failure_category) AS failure_category
          FROM fabrics
          WHERE (outcome = 'failed' OR dropped)
-           AND {FABRIC_TIME} >= $1 AND {FABRIC_TIME} < $2 AND date >= $3 AND date <= $4
+           AND {FABRIC_TIME} >= $1 AND {FABRIC_TIME} < $2 AND {FABRIC_TIME_PRUNING}
+           AND date >= $3 AND date <= $4
          GROUP BY 1
          ORDER BY count DESC, value ASC"
     )
@@ -638,7 +688,8 @@ pub async fn conferences(
         .map(|c| Cursor::decode(c, sort))
         .transpose()?;
     let limit = limit.clamp(1, MAX_PAGE.min(scope.max_rows.max(1)));
-    let (first_date, last_date) = partition_dates(from, to);
+    // `date` is the UTC date of `start_time`: no margin.
+    let (first_date, last_date) = exact_partition_dates(from, to);
     let (key, ascending) = sort.key();
     let mut filter = col("start_time")
         .gt_eq(ts_lit(from))
@@ -1016,6 +1067,51 @@ mod tests {
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 1.0), Some(4.0));
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.0), Some(1.0));
+    }
+
+    #[test]
+    fn selected_percentiles_are_the_sorted_ones() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for n in [0usize, 1, 2, 3, 4, 5, 10, 21, 100, 1_000] {
+            let values: Vec<f64> = (0..n)
+                .map(|i| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    // duplicates, signed zeros, fractions
+                    match i % 7 {
+                        0 => 0.0,
+                        1 => -0.0,
+                        2 => (seed % 50) as f64,
+                        _ => (seed % 100_000) as f64 / 7.0,
+                    }
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            for p in [0.0, 0.05, 0.5, 0.95, 0.99, 1.0] {
+                let mut shuffled = values.clone();
+                let want = percentile(&sorted, p);
+                let got = select_percentile(&mut shuffled, p);
+                assert_eq!(want.map(f64::to_bits), got.map(f64::to_bits), "n {n} p {p}");
+            }
+        }
+        let mut v = vec![1200.0, 400.0, 850.0];
+        assert_eq!(select_percentile(&mut v, 0.95), Some(1165.0));
+        assert_eq!(select_percentile(&mut v, 0.5), Some(850.0));
+    }
+
+    #[test]
+    fn pruning_conditions_are_in_the_queries() {
+        assert!(OVERVIEW_FABRICS.contains(FABRIC_TIME_PRUNING));
+        for d in Dimension::ALL {
+            let sql = breakdown_sql(d);
+            let pruning = match d.unit() {
+                "users" => USER_TIME_PRUNING,
+                _ => FABRIC_TIME_PRUNING,
+            };
+            assert!(sql.contains(pruning), "{}", d.as_str());
+        }
     }
 
     #[test]

@@ -155,6 +155,16 @@ pub fn partition_dates(from: i64, to: i64) -> (String, String) {
     (utc_date(from - DAY_MS), utc_date(to + DAY_MS))
 }
 
+/// The `date` partitions to read for rows whose time is in `[from, to)` (`from < to`), for tables
+/// whose partition is by definition the UTC date of that very time, no margin: `conferences`
+/// (`date` = date of `start_time`) and the per-message tables placed by `received_at` (`events`,
+/// `errors`, `feedback`). The processor writes both from the same instant (docs/processor.md,
+/// "Output layout"). Not for `fabrics`, `user_quality` (client times, partition of their
+/// conference's start) nor `track_quality` (placed by `interval_start`).
+pub fn exact_partition_dates(from: i64, to: i64) -> (String, String) {
+    (utc_date(from), utc_date(to.max(from.saturating_add(1)) - 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +229,15 @@ mod tests {
         assert_eq!(
             partition_dates(19_782 * DAY_MS, 19_783 * DAY_MS),
             ("2024-02-28".to_owned(), "2024-03-02".to_owned())
+        );
+        // One UTC day is one partition; `to` is exclusive.
+        assert_eq!(
+            exact_partition_dates(19_782 * DAY_MS, 19_783 * DAY_MS),
+            ("2024-02-29".to_owned(), "2024-02-29".to_owned())
+        );
+        assert_eq!(
+            exact_partition_dates(19_782 * DAY_MS - 1, 19_783 * DAY_MS + 1),
+            ("2024-02-28".to_owned(), "2024-03-01".to_owned())
         );
     }
 }
