@@ -848,6 +848,7 @@ const ENDPOINTS: &[&str] = &[
     "/api/v1/conferences",
     "/api/v1/conferences/cA1",
     "/api/v1/live",
+    "/api/v1/integration",
 ];
 
 #[actix_web::test]
@@ -1642,6 +1643,135 @@ async fn a_new_file_shows_up_in_the_next_request() {
         ids(&after["conferences"], "conference_id"),
         ["cA5", "cA3", "cA2", "cA1"]
     );
+}
+
+#[actix_web::test]
+async fn integration_checklist_sums_the_rows_of_the_range_per_app() {
+    let f = fixture_with(|c| c.limits.cache_ttl_ms = 0);
+    // An empty lake part: no integration file yet, every line grey.
+    let empty = get(&f, Some(&f.key_a), "/api/v1/integration").await;
+    assert_eq!(empty.status, 200);
+    let empty = empty.json();
+    assert_eq!(
+        (
+            empty["green"].clone(),
+            empty["amber"].clone(),
+            empty["grey"].clone()
+        ),
+        (json!(0), json!(0), json!(20))
+    );
+
+    let now = now();
+    let row =
+        |item: &'static str, end: i64, accepted: i64, refused: i64, error: Option<&'static str>| {
+            let mut r: Row = vec![
+                ("window_start", T(end - 1_000)),
+                ("window_end", T(end)),
+                ("item", S(item)),
+                ("accepted", I(accepted)),
+                ("refused", I(refused)),
+            ];
+            if accepted > 0 {
+                r.push(("last_seen", T(end - 500)));
+            }
+            if let Some(e) = error {
+                r.push(("last_refused", T(end - 100)));
+                r.push(("last_error", S(e)));
+                r.push(("last_field", S("events[0].data.eventType")));
+                r.push(("last_status", I(422)));
+            }
+            r
+        };
+    // A: two intervals of handshakes, two refused fabric events an hour apart, and a refusal
+    // 30 days ago (outside the default 7 days).
+    write(
+        &f.root,
+        "integration",
+        "appA",
+        &today(now),
+        "part-0.parquet",
+        &[
+            row("initialize", now - 2 * H, 1, 0, None),
+            row("initialize", now - H, 2, 0, None),
+            row("send_fabric_event", now - 2 * H, 0, 1, Some("old error")),
+            row("send_fabric_event", now - H, 0, 1, Some("new error")),
+        ],
+    );
+    write(
+        &f.root,
+        "integration",
+        "appA",
+        &today(now - 30 * 24 * H),
+        "part-0.parquet",
+        &[row("stats", now - 30 * 24 * H, 0, 5, Some("a month ago"))],
+    );
+    // B: a refusal that must never show to A.
+    write(
+        &f.root,
+        "integration",
+        "appB",
+        &today(now),
+        "part-0.parquet",
+        &[row("stats", now - H, 3, 1, Some("B-secret-error"))],
+    );
+    let a = get(&f, Some(&f.key_a), "/api/v1/integration").await.json();
+    assert_eq!(
+        (a["green"].clone(), a["amber"].clone(), a["grey"].clone()),
+        (json!(1), json!(1), json!(18)),
+        "{a}"
+    );
+    let line = |v: &Value, id: &str| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["item"] == id)
+            .unwrap()
+            .clone()
+    };
+    let init = line(&a, "initialize");
+    assert_eq!(
+        (init["status"].clone(), init["accepted"].clone()),
+        (json!("green"), json!(3))
+    );
+    assert_eq!(init["last_seen"], now - H - 500);
+    let sfe = line(&a, "send_fabric_event");
+    assert_eq!(
+        (sfe["status"].clone(), sfe["refused"].clone()),
+        (json!("amber"), json!(2))
+    );
+    let errors: Vec<&str> = sfe["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors, ["new error", "old error"], "most recent first");
+    assert_eq!(sfe["refusals"][0]["field"], "events[0].data.eventType");
+    assert_eq!(sfe["refusals"][0]["status"], 422);
+    assert!(sfe["fix"].as_str().unwrap().contains("fabricEvent"));
+    // The month-old refusal is outside the default range; a 60-day range shows it.
+    assert_eq!(line(&a, "stats")["status"], "grey");
+    let wide = get(&f, Some(&f.key_a), "/api/v1/integration?from=-60d")
+        .await
+        .json();
+    assert_eq!(line(&wide, "stats")["refused"], 5);
+    let text = serde_json::to_string(&wide).unwrap();
+    assert!(
+        !text.contains("B-secret-error"),
+        "A sees B's refusal: {text}"
+    );
+    let b = get(&f, Some(&f.key_b), "/api/v1/integration").await.json();
+    let stats = line(&b, "stats");
+    assert_eq!(
+        (
+            stats["status"].clone(),
+            stats["accepted"].clone(),
+            stats["refused"].clone()
+        ),
+        (json!("amber"), json!(3), json!(1))
+    );
+    assert_eq!(line(&b, "initialize")["status"], "grey");
 }
 
 #[actix_web::test]
