@@ -396,3 +396,47 @@ fn main() -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// One in 64 generated secrets begins with "-" (base64url); it must still be taken as the value.
+    #[test]
+    fn a_secret_beginning_with_a_hyphen_is_a_value_not_a_flag() {
+        let cli = Cli::try_parse_from([
+            "callscope",
+            "simulate",
+            "--app-id",
+            "app1",
+            "--app-secret",
+            "-Kx9_secret",
+            "--conferences",
+            "2",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Simulate(args) => {
+                assert_eq!(args.app_secret, "-Kx9_secret");
+                assert_eq!(args.conferences, 2);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "callscope",
+            "import",
+            "dump.txt",
+            "--app-id",
+            "app1",
+            "--app-secret",
+            "-abc",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Import(args) => assert_eq!(args.app_secret.as_deref(), Some("-abc")),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+}

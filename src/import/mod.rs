@@ -44,7 +44,13 @@ pub struct ImportArgs {
     #[arg(long, env = "CALLSCOPE_APP_ID")]
     pub app_id: Option<String>,
     /// Its AppSecret (not needed with --direct).
-    #[arg(long, env = "CALLSCOPE_APP_SECRET", hide_env_values = true)]
+    // A base64url secret may begin with "-": without this clap takes it for a flag.
+    #[arg(
+        long,
+        env = "CALLSCOPE_APP_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub app_secret: Option<String>,
     /// Write the events straight onto the bus (Kafka with --kafka, else the embedded log under
     /// --data-dir, which ingest must not have open) instead of through ingest.

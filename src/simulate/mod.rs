@@ -23,7 +23,13 @@ pub struct SimulateArgs {
     pub url: String,
     #[arg(long, env = "CALLSCOPE_APP_ID")]
     pub app_id: String,
-    #[arg(long, env = "CALLSCOPE_APP_SECRET", hide_env_values = true)]
+    // A base64url secret may begin with "-": without this clap takes it for a flag.
+    #[arg(
+        long,
+        env = "CALLSCOPE_APP_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub app_secret: String,
     /// Number of conferences.
     #[arg(long, default_value_t = 10)]

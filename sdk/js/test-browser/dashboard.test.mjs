@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, addApp, addQueryKey, checkTools, here, launchChromium, sleep, startUp } from './harness.mjs';
+import { BIN, COMMAND_TIMEOUT_MS, addApp, addQueryKey, checkTools, here, launchChromium, sleep, startUp } from './harness.mjs';
 
 const ARTIFACTS = process.env.DASHBOARD_ARTIFACTS || path.join(here, 'artifacts');
 
@@ -86,7 +86,7 @@ before(async () => {
       '--duration', '40', '--stats-interval', '5', '--concurrency', '3',
       '--profiles', 'good,lossy,relayed,failing-setup', '--quiet',
     ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' },
   );
   for (let i = 0; ; i++) {
     const list = await api('/api/v1/conferences?from=-1h&limit=50');

@@ -25,6 +25,11 @@ export const BIN = [
 ].find((p) => p && existsSync(p));
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
+/** How long `stop()` waits after SIGTERM before SIGKILL (shutdown flushes the lake: seconds, not minutes). */
+const STOP_TIMEOUT_MS = 30_000;
+/** How long a `callscope` command may run before it is killed and the test fails. */
+export const COMMAND_TIMEOUT_MS = 180_000;
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export const freePort = () =>
@@ -44,7 +49,8 @@ export function checkTools() {
 }
 
 /** Runs `callscope --data-dir DIR ARGS...` and returns its standard output. */
-export const callscope = (dataDir, ...args) => execFileSync(BIN, ['--data-dir', dataDir, ...args], { encoding: 'utf8' });
+export const callscope = (dataDir, ...args) =>
+  execFileSync(BIN, ['--data-dir', dataDir, ...args], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
 
 /** Registers an app; returns its AppSecret. */
 export const addApp = (dataDir, appID, name) =>
@@ -70,26 +76,38 @@ export async function startUp(dataDir, env = {}) {
   });
   proc.stdout.on('data', (d) => (output += d));
   proc.stderr.on('data', (d) => (output += d));
+  // A test that fails half-way must not leave the service running: its pipes would keep this test
+  // file's process (and so the whole test run) alive for ever.
+  // Unreferenced, so that the service alone never keeps this process alive; killed when it exits.
+  proc.unref();
+  proc.stdout.unref();
+  proc.stderr.unref();
+  const exited = new Promise((r) => proc.once('exit', r));
+  const killNow = () => proc.exitCode == null && proc.signalCode == null && proc.kill('SIGKILL');
+  process.once('exit', killNow);
+  const stop = async () => {
+    if (proc.exitCode != null || proc.signalCode != null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      output += `\n[harness] callscope up did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM: killed\n`;
+      killNow();
+    }, STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
   for (let i = 0; ; i++) {
     try {
       if ((await fetch(ingestURL + '/healthz')).ok && (await fetch(queryURL + '/healthz')).ok) break;
     } catch {
       /* not up yet */
     }
-    if (i > 300 || proc.exitCode != null) throw new Error('callscope up did not start:\n' + output);
+    if (i > 600 || proc.exitCode != null) {
+      await stop();
+      throw new Error('callscope up did not start within 60 s:\n' + output);
+    }
     await sleep(100);
   }
-  return {
-    ingestURL,
-    queryURL,
-    log: () => output,
-    async stop() {
-      if (proc.exitCode == null) {
-        proc.kill('SIGTERM');
-        await new Promise((r) => proc.once('exit', r));
-      }
-    },
-  };
+  return { ingestURL, queryURL, log: () => output, stop };
 }
 
 /** A headless Chromium profile in `profileDir`; `fakeMedia` gives it a fake camera and microphone. */
