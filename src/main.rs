@@ -117,7 +117,7 @@ enum AppsCommand {
         #[arg(long, value_parser = ["HS256", "ES256"])]
         alg: String,
         /// HS256 shared secret.
-        #[arg(long, conflicts_with = "public_key_file")]
+        #[arg(long, conflicts_with = "public_key_file", allow_hyphen_values = true)]
         secret: Option<String>,
         /// ES256 public key, PEM.
         #[arg(long)]
