@@ -320,7 +320,8 @@ async fn ingest(config: Config) -> anyhow::Result<()> {
     .context("creating topics")?;
     let state = ingest_state(&config, bus.as_ref())?;
     let producer = Arc::clone(&state.producer);
-    let server = callscope_ingest::server(state.clone())?;
+    let server = callscope_ingest::server(state.clone())
+        .with_context(|| format!("binding the ingest API on {}", config.ingest.listen))?;
     let handle = server.handle();
     let running = tokio::spawn(server);
     shutdown_signal().await;

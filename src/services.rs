@@ -198,7 +198,8 @@ fn query_state(config: &Config) -> anyhow::Result<web::Data<callscope_query::Que
 
 pub async fn query(mut config: Config) -> anyhow::Result<()> {
     resolve_lake(&mut config);
-    let server = callscope_query::server(query_state(&config)?)?;
+    let server = callscope_query::server(query_state(&config)?)
+        .with_context(|| format!("binding the query API on {}", config.query.listen))?;
     let handle = server.handle();
     let running = tokio::spawn(server);
     crate::shutdown_signal().await;
@@ -231,11 +232,16 @@ pub async fn up(mut config: Config) -> anyhow::Result<()> {
     ])
     .await
     .context("creating topics")?;
-    let demo = ensure_demo_app(&config)?;
+    // Shown at once: the registry never shows the secret again, so a start that fails later (a port
+    // in use) must not lose it.
+    if let Some(text) = ensure_demo_app(&config)? {
+        println!("{text}");
+    }
 
     let ingest_state = crate::ingest_state(&config, bus.as_ref())?;
     let producer = Arc::clone(&ingest_state.producer);
-    let ingest = callscope_ingest::server(ingest_state.clone())?;
+    let ingest = callscope_ingest::server(ingest_state.clone())
+        .with_context(|| format!("binding the ingest API on {}", config.ingest.listen))?;
     let ingest_handle = ingest.handle();
     let ingest_task = tokio::spawn(ingest);
 
@@ -246,13 +252,11 @@ pub async fn up(mut config: Config) -> anyhow::Result<()> {
     let admin_handle = admin.handle();
     tokio::spawn(admin);
 
-    let query = callscope_query::server(query_state(&config)?)?;
+    let query = callscope_query::server(query_state(&config)?)
+        .with_context(|| format!("binding the query API on {}", config.query.listen))?;
     let query_handle = query.handle();
     let query_task = tokio::spawn(query);
 
-    if let Some(text) = demo {
-        println!("{text}");
-    }
     println!(
         "callscope is up ({} bus, data in {}):\n  ingest API:  http://{}\n  dashboard:   http://{}/\n  processor:   http://{}/metrics\nCtrl-C stops it without losing acknowledged data.",
         bus.name(),

@@ -36,6 +36,32 @@ impl Up {
     /// Starts `callscope up` on `dir` (on Kafka when `kafka` names a consumer group to use); on first
     /// start also returns the demo app it printed.
     fn start(dir: &Path, kafka: Option<&str>) -> (Up, Option<Demo>) {
+        // A port found free can be taken again before `up` binds it (by the other test's connections):
+        // `up` then exits at once, and is started again on other ports. The demo app, printed as soon
+        // as it is created, is kept from the first attempt.
+        let mut demo: BTreeMap<&str, String> = BTreeMap::new();
+        for attempt in 1..=5 {
+            if let Some(up) = Self::try_start(dir, kafka, &mut demo) {
+                let demo = (demo.len() == 3).then(|| Demo {
+                    app_id: demo["app"].clone(),
+                    secret: demo["secret"].clone(),
+                    query_key: demo["key"].clone(),
+                });
+                return (up, demo);
+            }
+            eprintln!(
+                "callscope up exited before it was up (attempt {attempt}); retrying on other ports"
+            );
+        }
+        panic!("callscope up did not start in 5 attempts");
+    }
+
+    /// One start; `None` when the process ended before saying it is up.
+    fn try_start(
+        dir: &Path,
+        kafka: Option<&str>,
+        demo: &mut BTreeMap<&'static str, String>,
+    ) -> Option<Up> {
         let (ingest, query, admin) = (free_port(), free_port(), free_port());
         let mut command = Command::new(BIN);
         if let Some(group) = kafka {
@@ -68,8 +94,8 @@ impl Up {
             .expect("start callscope up");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let mut demo: BTreeMap<&str, String> = BTreeMap::new();
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut up_line = false;
         for line in lines.by_ref() {
             let line = line.unwrap();
             for (label, key) in [
@@ -81,23 +107,27 @@ impl Up {
                     demo.insert(key, v.trim().to_owned());
                 }
             }
-            if line.starts_with("Ctrl-C") || Instant::now() > deadline {
+            if line.starts_with("Ctrl-C") {
+                up_line = true;
                 break;
             }
+            assert!(
+                Instant::now() < deadline,
+                "callscope up printed no ready line within 60 s"
+            );
+        }
+        if !up_line {
+            // End of output before the ready line: the process is exiting.
+            child.wait().unwrap();
+            return None;
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let up = Up {
+        Some(Up {
             child,
             ingest: format!("http://127.0.0.1:{ingest}"),
             query: format!("http://127.0.0.1:{query}"),
-        };
-        let demo = (demo.len() == 3).then(|| Demo {
-            app_id: demo["app"].clone(),
-            secret: demo["secret"].clone(),
-            query_key: demo["key"].clone(),
-        });
-        (up, demo)
+        })
     }
 
     fn kill(mut self) {
@@ -310,4 +340,34 @@ fn lands_once_across_sigkill(kafka: Option<&str>) {
         "after SIGKILLs the tables equal those of the uninterrupted run"
     );
     up.stop();
+}
+
+/// A port in use: `up` exits with an error that names the address, and the demo app it created on the
+/// way is printed anyway (its secret is never shown again).
+#[test]
+fn a_port_in_use_is_named_and_the_demo_app_is_still_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["--data-dir", dir.path().to_str().unwrap(), "up"])
+        .args(["--ingest-listen", &format!("127.0.0.1:{port}")])
+        .args(["--query-listen", &format!("127.0.0.1:{}", free_port())])
+        .env(
+            "CALLSCOPE__PROCESSOR__METRICS__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("binding the ingest API on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("AppSecret:"), "{stdout}");
+    assert!(stdout.contains("query key:"), "{stdout}");
+    drop(taken);
 }

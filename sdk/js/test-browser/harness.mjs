@@ -66,6 +66,18 @@ export const addQueryKey = (dataDir, appID) =>
  * Returns the URLs, the process's output so far (`log()`) and `stop()` (SIGTERM, then wait).
  */
 export async function startUp(dataDir, env = {}) {
+  // A port found free can be taken again before `up` binds it; `up` then exits at once and is
+  // started again on other ports.
+  let output = '';
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const up = await startUpOnce(dataDir, env);
+    if (up.ingestURL) return up;
+    output = up.output;
+  }
+  throw new Error('callscope up did not start in 5 attempts:\n' + output);
+}
+
+async function startUpOnce(dataDir, env) {
   const [port, qport, aport] = [await freePort(), await freePort(), await freePort()];
   const ingestURL = `http://127.0.0.1:${port}`;
   const queryURL = `http://127.0.0.1:${qport}`;
@@ -101,7 +113,8 @@ export async function startUp(dataDir, env = {}) {
     } catch {
       /* not up yet */
     }
-    if (i > 600 || proc.exitCode != null) {
+    if (proc.exitCode != null) return { output };
+    if (i > 600) {
       await stop();
       throw new Error('callscope up did not start within 60 s:\n' + output);
     }
