@@ -165,6 +165,28 @@ impl Output {
     pub fn is_empty(&self) -> bool {
         self.row_count() == 0 && self.summaries.is_empty()
     }
+
+    /// Removes every row, keeping the memory.
+    fn clear(&mut self) {
+        self.events.clear();
+        self.stats_samples.clear();
+        self.track_quality.clear();
+        self.errors.clear();
+        self.feedback.clear();
+        self.integration.clear();
+        self.summaries.clear();
+    }
+
+    /// Moves every row of `other` to the end of this output's.
+    fn append(&mut self, mut other: Output) {
+        self.events.append(&mut other.events);
+        self.stats_samples.append(&mut other.stats_samples);
+        self.track_quality.append(&mut other.track_quality);
+        self.errors.append(&mut other.errors);
+        self.feedback.append(&mut other.feedback);
+        self.integration.append(&mut other.integration);
+        self.summaries.append(&mut other.summaries);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,6 +503,15 @@ impl PartitionState {
         std::mem::take(&mut self.out)
     }
 
+    /// Gives back an output taken and written, emptied, so the next flush's rows reuse its
+    /// memory: growing fresh buffers again at every flush (page faults on new memory, copies at
+    /// every doubling) was a large share of applying a sample (docs/benchmarks.md).
+    pub fn recycle(&mut self, mut out: Output) {
+        out.clear();
+        let produced = std::mem::replace(&mut self.out, out);
+        self.out.append(produced);
+    }
+
     /// The history to persist, after forgetting what no replay can need: segments whose last
     /// message is below `committed` (a replay starts at or after it) unless they are the
     /// conference's latest segment and ended within the late window (its number is needed to
@@ -720,7 +751,12 @@ impl PartitionState {
             return;
         }
         let user_id = user_of(env);
-        let payload_json = env.payload.data_json().unwrap_or_else(|e| {
+        let payload_json = match &env.payload {
+            // Its reports are the `stats_samples` rows of this message.
+            Payload::StatsSample(sample) => sample.header_json(),
+            payload => payload.data_json(),
+        };
+        let payload_json = payload_json.unwrap_or_else(|e| {
             // Serialization of these types cannot fail (see Envelope::to_vec); should it ever,
             // the row keeps the reason instead of dropping the event.
             serde_json::json!({ "serialization_error": e.to_string() }).to_string()
@@ -2209,6 +2245,30 @@ mod tests {
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].segments[0].end_reason, "all_left");
         assert_eq!(history[0].segments[0].last, Position::new(27, 0));
+    }
+
+    #[test]
+    fn a_recycled_output_keeps_only_the_rows_produced_since_it_was_taken() {
+        let records = scenario::records(MAIN, T0);
+        let (head, tail) = records.split_at(records.len() / 2);
+        let tail_offset = i64::try_from(head.len()).unwrap();
+        let mut state = PartitionState::new(3, StateConfig::default());
+        feed(&mut state, head, 0, Mode::Live);
+        let first = state.take_output();
+        assert!(!first.events.is_empty());
+        let capacity = first.events.capacity();
+        // Rows produced while the taken output is being written stay.
+        feed(&mut state, tail, tail_offset, Mode::Live);
+        state.recycle(first);
+        let second = state.take_output();
+        let mut fresh = PartitionState::new(3, StateConfig::default());
+        feed(&mut fresh, head, 0, Mode::Live);
+        fresh.take_output();
+        feed(&mut fresh, tail, tail_offset, Mode::Live);
+        let want = fresh.take_output();
+        assert!(!want.events.is_empty() && !want.stats_samples.is_empty());
+        assert_eq!(second, want);
+        assert!(second.events.capacity() >= capacity);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!   instead of duplicating:
 //!   `{table}/app_id={app}/date={YYYY-MM-DD}/p{partition}-o{first:020}-{last:020}.parquet` for
 //!   the per-message tables, `p{partition}-c{segment_first_offset:020}.parquet` for the summary
-//!   tables (a suffix `-e{index}` when the segment started at envelope `index` > 0 of a batch);
+//!   tables of the segments closed in a flush, named after the first of them to open (a suffix
+//!   `-e{index}` when that segment started at envelope `index` > 0 of a batch);
 //! - [`encode_parquet`]: zstd, sorted by the table's sort key (see [`crate::rows::to_batch`]),
 //!   with the sort order recorded in the file metadata.
 
@@ -333,8 +334,8 @@ pub fn summary_file_name(partition: i32, first: Position) -> String {
     }
 }
 
-fn encode_groups<R: Row>(
-    rows: &[R],
+fn encode_groups<'a, R: Row + 'a>(
+    rows: impl IntoIterator<Item = &'a R>,
     name: &str,
     row_group_rows: usize,
     out: &mut Vec<PlannedFile>,
@@ -381,28 +382,39 @@ pub fn plan_files(
         encode_groups(&output.feedback, &name, row_group_rows, &mut files)?;
         encode_groups(&output.integration, &name, row_group_rows, &mut files)?;
     }
+    // All rows of a segment share its partition values. The segments closed in one flush
+    // share a file per table and partition, named after the first of them to open: one file
+    // per segment cost a Parquet writer (and its zstd contexts) per column and conference,
+    // most of a flush's encoding time on short calls (docs/benchmarks.md).
+    let mut by_partition: BTreeMap<(&str, &str), Vec<&Summary>> = BTreeMap::new();
     for summary in &output.summaries {
-        plan_summary(partition, summary, row_group_rows, &mut files)?;
+        by_partition
+            .entry((summary.app_id.as_str(), summary.date.as_str()))
+            .or_default()
+            .push(summary);
+    }
+    for group in by_partition.values() {
+        plan_summaries(partition, group, row_group_rows, &mut files)?;
     }
     Ok(files)
 }
 
-fn plan_summary(
+fn plan_summaries(
     partition: i32,
-    s: &Summary,
+    group: &[&Summary],
     row_group_rows: usize,
     files: &mut Vec<PlannedFile>,
 ) -> Result<(), ProcessorError> {
-    let name = summary_file_name(partition, s.first);
-    // All rows of a segment share its partition values, so each table is one file.
-    encode_groups(
-        std::slice::from_ref(&s.conference),
-        &name,
-        row_group_rows,
-        files,
-    )?;
-    encode_groups(&s.fabrics, &name, row_group_rows, files)?;
-    encode_groups(&s.users, &name, row_group_rows, files)?;
+    let Some(first) = group.iter().map(|s| s.first).min() else {
+        return Ok(());
+    };
+    let name = summary_file_name(partition, first);
+    let conferences = group.iter().map(|s| &s.conference);
+    encode_groups(conferences, &name, row_group_rows, files)?;
+    let fabrics = group.iter().flat_map(|s| &s.fabrics);
+    encode_groups(fabrics, &name, row_group_rows, files)?;
+    let users = group.iter().flat_map(|s| &s.users);
+    encode_groups(users, &name, row_group_rows, files)?;
     Ok(())
 }
 
@@ -500,5 +512,96 @@ mod tests {
         assert!(schema.field_with_name("app_id").is_err());
         let back: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(back[0], batch);
+    }
+
+    /// The segments closed in one flush share one file per table and partition, named after
+    /// the first of them to open, and every row is in it.
+    #[test]
+    fn summaries_of_a_flush_share_a_file_per_partition_named_after_the_first_to_open() {
+        use crate::rows::{ConferenceRow, FabricRow, UserQualityRow};
+        let summary = |app: &str, conf: &str, first: Position, fabrics: usize| Summary {
+            app_id: app.into(),
+            date: "2024-01-02".into(),
+            first,
+            conference: ConferenceRow {
+                app_id: app.into(),
+                date: "2024-01-02".into(),
+                conference_id: conf.into(),
+                ..ConferenceRow::default()
+            },
+            fabrics: (0..fabrics)
+                .map(|i| FabricRow {
+                    app_id: app.into(),
+                    date: "2024-01-02".into(),
+                    conference_id: conf.into(),
+                    connection_id: format!("pc{i}"),
+                    user_id: "u".into(),
+                    ..FabricRow::default()
+                })
+                .collect(),
+            users: vec![UserQualityRow {
+                app_id: app.into(),
+                date: "2024-01-02".into(),
+                conference_id: conf.into(),
+                user_id: "u".into(),
+                ..UserQualityRow::default()
+            }],
+        };
+        let output = Output {
+            summaries: vec![
+                summary("1", "late", Position::new(9, 0), 2),
+                summary("2", "other-app", Position::new(7, 0), 1),
+                summary("1", "early", Position::new(4, 2), 3),
+            ],
+            ..Output::default()
+        };
+        let files = plan_files(5, None, &output, 1024).unwrap();
+        let mut got: Vec<(String, usize)> =
+            files.iter().map(|f| (f.path.clone(), f.rows)).collect();
+        got.sort();
+        let want = [
+            (
+                "conferences/app_id=1/date=2024-01-02/p5-c00000000000000000004-e2.parquet",
+                2,
+            ),
+            (
+                "conferences/app_id=2/date=2024-01-02/p5-c00000000000000000007.parquet",
+                1,
+            ),
+            (
+                "fabrics/app_id=1/date=2024-01-02/p5-c00000000000000000004-e2.parquet",
+                5,
+            ),
+            (
+                "fabrics/app_id=2/date=2024-01-02/p5-c00000000000000000007.parquet",
+                1,
+            ),
+            (
+                "user_quality/app_id=1/date=2024-01-02/p5-c00000000000000000004-e2.parquet",
+                2,
+            ),
+            (
+                "user_quality/app_id=2/date=2024-01-02/p5-c00000000000000000007.parquet",
+                1,
+            ),
+        ]
+        .map(|(p, n)| (p.to_owned(), n));
+        assert_eq!(got, want);
+        // Sorted by conference inside the file: "early" before "late".
+        let conferences = files
+            .iter()
+            .find(|f| f.path.starts_with("conferences/app_id=1/"))
+            .unwrap();
+        let batch = ParquetRecordBatchReaderBuilder::try_new(conferences.bytes.clone())
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let ids = arrow::array::AsArray::as_string::<i32>(
+            batch.column_by_name("conference_id").unwrap().as_ref(),
+        );
+        assert_eq!((ids.value(0), ids.value(1)), ("early", "late"));
     }
 }

@@ -101,11 +101,11 @@ async fn processor_made_lake() -> Lake {
         .unwrap();
     assert_eq!(
         metrics
-            .files_written
+            .rows_written
             .with_label_values(&["conferences"])
             .get(),
         2,
-        "one conferences file per closed segment"
+        "one conferences row per closed segment"
     );
 
     let registry = Registry::in_memory(Vec::new());

@@ -7,7 +7,7 @@
 //! | name | covers |
 //! |---|---|
 //! | `pP-o{first:020}-{last:020}.parquet` | the rows of offsets `first..=last` (a flush) |
-//! | `pP-c{first:020}.parquet`, `pP-c{first:020}-e{i}.parquet` | the summary of the segment opened at offset `first` |
+//! | `pP-c{first:020}.parquet`, `pP-c{first:020}-e{i}.parquet` | the summaries of the segments closed in one flush, the first of them opened at offset `first` |
 //! | `pP-o{lo:020}-{hi:020}-compacted.parquet` | every per-message file of `P` whose offsets lie in `lo..=hi` |
 //! | `pP-c{lo:020}-{hi:020}-compacted.parquet` | every summary file of `P` whose opening offset lies in `lo..=hi` |
 //!

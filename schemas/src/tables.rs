@@ -373,7 +373,9 @@ pub fn events_schema() -> SchemaRef {
         text("user_id", N),
         text("connection_id", N),
         text("remote_user_id", N),
-        // the envelope payload's `data`, as JSON
+        // the envelope payload's `data`, as JSON; for a stats sample without its reports, which
+        // are its `stats_samples` rows (same conference_id, user_id, connection_id, received_at),
+        // and with `statsReports`, their number
         text("payload_json", NN),
         // where the envelope was read from: a unique key that makes replays idempotent
         int32("bus_partition", N),

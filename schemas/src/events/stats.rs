@@ -46,6 +46,34 @@ pub struct StatsReport {
     pub other: Map<String, Value>,
 }
 
+impl StatsSample {
+    /// The sample as JSON without its reports, which are stored one row each in
+    /// `stats_samples`: the `events.payload_json` of a sample. `statsReports` gives their
+    /// number. Writing the reports in both tables doubled what a sample cost to write and store.
+    pub fn header_json(&self) -> Result<String, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            #[serde(flatten)]
+            common: &'a CommonFields,
+            #[serde(rename = "remoteID")]
+            remote_id: &'a str,
+            #[serde(rename = "connectionID")]
+            connection_id: &'a str,
+            #[serde(rename = "statsReports")]
+            stats_reports: usize,
+            #[serde(rename = "wifiStats", skip_serializing_if = "Option::is_none")]
+            wifi_stats: Option<&'a WifiStats>,
+        }
+        serde_json::to_string(&Header {
+            common: &self.common,
+            remote_id: &self.remote_id,
+            connection_id: &self.connection_id,
+            stats_reports: self.stats.len(),
+            wifi_stats: self.wifi_stats.as_ref(),
+        })
+    }
+}
+
 impl StatsReport {
     /// A numeric member, accepting the numeric strings the iOS SDK sent.
     #[must_use]
@@ -109,16 +137,71 @@ struct StatsSampleWire {
 }
 
 /// A report as received: any of the three typed members may be missing or oddly typed.
-#[derive(Deserialize)]
 struct ReportWire {
-    #[serde(default, deserialize_with = "opt_string_or_number")]
     id: Option<String>,
-    #[serde(rename = "type", default)]
     r#type: Option<String>,
-    #[serde(default)]
     timestamp: Option<LenientF64>,
-    #[serde(flatten)]
     other: Map<String, Value>,
+}
+
+/// `id` as a string or an integer.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct ReportId(#[serde(deserialize_with = "opt_string_or_number")] Option<String>);
+
+// Written out rather than derived with `#[serde(flatten)]` on `other`: flatten buffers every
+// member of every report in serde's intermediate `Content` before building the map, which made
+// this the most expensive part of decoding a sample on the bus (docs/benchmarks.md).
+impl<'de> Deserialize<'de> for ReportWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ReportWireVisitor)
+    }
+}
+
+struct ReportWireVisitor;
+
+impl<'de> Visitor<'de> for ReportWireVisitor {
+    type Value = ReportWire;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a stats report object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReportWire, A::Error> {
+        use serde::de::Error;
+        let mut report = ReportWire {
+            id: None,
+            r#type: None,
+            timestamp: None,
+            other: Map::new(),
+        };
+        let (mut seen_id, mut seen_type, mut seen_ts) = (false, false, false);
+        while let Some(key) = map.next_key::<String>()? {
+            let seen = match key.as_str() {
+                "id" => {
+                    report.id = map.next_value::<ReportId>()?.0;
+                    std::mem::replace(&mut seen_id, true)
+                }
+                "type" => {
+                    report.r#type = map.next_value()?;
+                    std::mem::replace(&mut seen_type, true)
+                }
+                "timestamp" => {
+                    report.timestamp = map.next_value()?;
+                    std::mem::replace(&mut seen_ts, true)
+                }
+                _ => {
+                    let value: Value = map.next_value()?;
+                    report.other.insert(key, value);
+                    continue;
+                }
+            };
+            if seen {
+                return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+        }
+        Ok(report)
+    }
 }
 
 /// Where a report came from in the input, for defaults and error messages.
@@ -363,5 +446,33 @@ mod tests {
             .unwrap();
         let back: StatsSample = serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn a_report_member_given_twice_is_refused_and_a_numeric_id_is_read() {
+        let twice = br#"{"localID":"a","deviceID":"d","timestamp":1,"remoteID":"b","connectionID":"c","stats":[{"id":"x","type":"codec","type":"codec","timestamp":1}]}"#;
+        let err = serde_json::from_slice::<StatsSample>(twice).unwrap_err();
+        assert!(err.to_string().contains("duplicate field `type`"), "{err}");
+        let s = sample(json!([{"id": 12, "type": "codec", "timestamp": 1, "id2": null}])).unwrap();
+        assert_eq!(s.stats[0].id, "12");
+        assert_eq!(s.stats[0].other["id2"], Value::Null);
+        assert!(sample(json!([[1, 2]])).is_err());
+    }
+
+    #[test]
+    fn the_header_is_the_sample_without_its_reports() {
+        let s = sample(json!([
+            {"id": "a", "type": "codec", "timestamp": 5},
+            {"id": "b", "type": "transport", "timestamp": 5}
+        ]))
+        .unwrap();
+        let header: Value = serde_json::from_str(&s.header_json().unwrap()).unwrap();
+        assert_eq!(
+            header,
+            json!({
+                "localID": "alice", "deviceID": "d1", "timestamp": 1000.0,
+                "remoteID": "bob", "connectionID": "pc1", "statsReports": 2
+            })
+        );
     }
 }
