@@ -81,6 +81,9 @@ pub trait Row {
 pub enum RowError {
     #[error("{table}: unknown table")]
     UnknownTable { table: &'static str },
+    /// A row refused when it was produced, reported at the flush.
+    #[error("{table}: a row was refused: {reason}")]
+    Refused { table: &'static str, reason: String },
     #[error("{table}: row has {got} cells, the file schema has {want} columns")]
     Width {
         table: &'static str,
@@ -176,6 +179,19 @@ impl Column {
         true
     }
 
+    fn finish_cloned(&self) -> ArrayRef {
+        match self {
+            Column::Str(b) => Arc::new(b.finish_cloned()),
+            Column::I32(b) => Arc::new(b.finish_cloned()),
+            Column::I64(b) => Arc::new(b.finish_cloned()),
+            Column::F64(b) => Arc::new(b.finish_cloned()),
+            Column::Bool(b) => Arc::new(b.finish_cloned()),
+            Column::Ts(b) => Arc::new(b.finish_cloned()),
+            Column::Strs(b) => Arc::new(b.finish_cloned()),
+            Column::Counts(b) => Arc::new(b.finish_cloned()),
+        }
+    }
+
     fn finish(self) -> ArrayRef {
         match self {
             Column::Str(mut b) => Arc::new(b.finish()),
@@ -197,21 +213,255 @@ pub fn file_schema(table: &'static str) -> Result<SchemaRef, RowError> {
         .ok_or(RowError::UnknownTable { table })
 }
 
-/// Builds one batch of `rows` in the table's file schema, sorted by its sort key.
-pub fn to_batch<R: Row>(rows: &[&R]) -> Result<RecordBatch, RowError> {
-    let table = R::TABLE;
-    let schema = file_schema(table)?;
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        let column =
-            Column::for_type(field.data_type(), rows.len()).ok_or_else(|| RowError::Type {
+fn builders(
+    table: &'static str,
+    schema: &SchemaRef,
+    capacity: usize,
+) -> Result<Vec<Column>, RowError> {
+    schema
+        .fields()
+        .iter()
+        .map(|field| {
+            Column::for_type(field.data_type(), capacity).ok_or_else(|| RowError::Type {
                 table,
                 column: field.name().clone(),
                 cell: "(no builder for this type)".to_owned(),
                 data_type: field.data_type().clone(),
-            })?;
-        columns.push(column);
+            })
+        })
+        .collect()
+}
+
+/// Appends one row's cells to the builders, checking each against the schema.
+fn push_cells(
+    table: &'static str,
+    schema: &SchemaRef,
+    columns: &mut [Column],
+    cells: &[Cell<'_>],
+) -> Result<(), RowError> {
+    if cells.len() != columns.len() {
+        return Err(RowError::Width {
+            table,
+            got: cells.len(),
+            want: columns.len(),
+        });
     }
+    for ((column, cell), field) in columns.iter_mut().zip(cells).zip(schema.fields()) {
+        if !column.push(cell) {
+            return Err(RowError::Type {
+                table,
+                column: field.name().clone(),
+                cell: format!("{cell:?}"),
+                data_type: field.data_type().clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The rows of one table held as Arrow columns, one set of builders per Hive partition (app and
+/// date), filled as the rows are produced. For `stats_samples`, ten rows of 54 columns a sample:
+/// kept as structs until the flush, they were about 1 KB each plus their strings, and growing
+/// and faulting in that memory was the largest single cost of applying a sample
+/// (docs/benchmarks.md). In tests the rows are also kept as structs, for the tests to read.
+pub struct ColumnRows<R: Row> {
+    schema: Option<SchemaRef>,
+    groups: Vec<((String, String), Vec<Column>)>,
+    len: usize,
+    /// The first row refused: the columns are no longer whole, and the next flush fails with
+    /// this rather than write them.
+    refused: Option<String>,
+    #[cfg(test)]
+    pub rows: Vec<R>,
+    #[cfg(not(test))]
+    row: std::marker::PhantomData<fn(&R)>,
+}
+
+impl<R: Row> Default for ColumnRows<R> {
+    fn default() -> Self {
+        Self {
+            schema: None,
+            groups: Vec::new(),
+            len: 0,
+            refused: None,
+            #[cfg(test)]
+            rows: Vec::new(),
+            #[cfg(not(test))]
+            row: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: Row> std::fmt::Debug for ColumnRows<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnRows")
+            .field("table", &R::TABLE)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl<R: Row + PartialEq> PartialEq for ColumnRows<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.rows == other.rows
+    }
+}
+
+#[cfg(test)]
+impl<R: Row + Clone> ColumnRows<R> {
+    /// Appends a row (tests keep it as a struct too). A row that does not fit the schema (a
+    /// programming error) fails the next [`ColumnRows::batches`].
+    pub fn push(&mut self, row: &R) {
+        if self.push_columns(row) {
+            self.rows.push(row.clone());
+        }
+    }
+}
+
+#[cfg(not(test))]
+impl<R: Row> ColumnRows<R> {
+    /// Appends a row. A row that does not fit the schema (a programming error) fails the next
+    /// [`ColumnRows::batches`].
+    pub fn push(&mut self, row: &R) {
+        self.push_columns(row);
+    }
+}
+
+impl<R: Row> ColumnRows<R> {
+    fn push_columns(&mut self, row: &R) -> bool {
+        if self.refused.is_some() {
+            return false;
+        }
+        match self.try_push(row) {
+            Ok(()) => {
+                self.len += 1;
+                true
+            }
+            Err(e) => {
+                self.refused = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn try_push(&mut self, row: &R) -> Result<(), RowError> {
+        let table = R::TABLE;
+        let schema = match &self.schema {
+            Some(schema) => Arc::clone(schema),
+            None => {
+                let schema = file_schema(table)?;
+                self.schema = Some(Arc::clone(&schema));
+                schema
+            }
+        };
+        let (app_id, date) = row.partition();
+        // Nearly always one partition, the last one used: a scan, no key to allocate.
+        let at = match self
+            .groups
+            .iter()
+            .rposition(|((a, d), _)| a == app_id && d == date)
+        {
+            Some(at) => at,
+            None => {
+                let columns = builders(table, &schema, 1024)?;
+                self.groups
+                    .push(((app_id.to_owned(), date.to_owned()), columns));
+                self.groups.len() - 1
+            }
+        };
+        let mut cells = Vec::with_capacity(schema.fields().len());
+        row.cells(&mut cells);
+        push_cells(table, &schema, &mut self.groups[at].1, &cells)
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Removes every row.
+    pub fn clear(&mut self) {
+        self.groups.clear();
+        self.len = 0;
+        self.refused = None;
+        #[cfg(test)]
+        self.rows.clear();
+    }
+
+    /// One batch per partition (app, date), in the file schema, sorted by the table's sort key;
+    /// rows with equal keys keep the order they were pushed in.
+    pub fn batches(&self) -> Result<Vec<((&str, &str), RecordBatch)>, RowError> {
+        let table = R::TABLE;
+        if let Some(reason) = &self.refused {
+            return Err(RowError::Refused {
+                table,
+                reason: reason.clone(),
+            });
+        }
+        let Some(schema) = &self.schema else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(self.groups.len());
+        for ((app_id, date), columns) in &self.groups {
+            let arrays: Vec<ArrayRef> = columns.iter().map(Column::finish_cloned).collect();
+            let batch = RecordBatch::try_new(Arc::clone(schema), arrays)
+                .map_err(|source| RowError::Arrow { table, source })?;
+            out.push((
+                (app_id.as_str(), date.as_str()),
+                sort_stable(table, &batch)?,
+            ));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// Sorts a batch by the table's sort key, ties in their original order (the row number is the
+/// last key), with arrow's lexsort: ascending, nulls first.
+fn sort_stable(table: &'static str, batch: &RecordBatch) -> Result<RecordBatch, RowError> {
+    let key = tables::sort_key(table);
+    if key.is_empty() || batch.num_rows() < 2 {
+        return Ok(batch.clone());
+    }
+    let mut sort_columns = Vec::with_capacity(key.len() + 1);
+    for name in key {
+        let values = batch.column_by_name(name).ok_or_else(|| RowError::Type {
+            table,
+            column: (*name).to_owned(),
+            cell: "(sort key column missing)".to_owned(),
+            data_type: DataType::Null,
+        })?;
+        sort_columns.push(arrow::compute::SortColumn {
+            values: Arc::clone(values),
+            options: None,
+        });
+    }
+    let rows = u32::try_from(batch.num_rows()).map_err(|_| RowError::Width {
+        table,
+        got: batch.num_rows(),
+        want: u32::MAX as usize,
+    })?;
+    sort_columns.push(arrow::compute::SortColumn {
+        values: Arc::new(arrow::array::UInt32Array::from_iter_values(0..rows)),
+        options: None,
+    });
+    let indices = arrow::compute::lexsort_to_indices(&sort_columns, None)
+        .map_err(|source| RowError::Arrow { table, source })?;
+    arrow::compute::take_record_batch(batch, &indices)
+        .map_err(|source| RowError::Arrow { table, source })
+}
+
+/// Builds one batch of `rows` in the table's file schema, sorted by its sort key.
+pub fn to_batch<R: Row>(rows: &[&R]) -> Result<RecordBatch, RowError> {
+    let table = R::TABLE;
+    let schema = file_schema(table)?;
+    let mut columns = builders(table, &schema, rows.len())?;
     let mut key = Vec::new();
     for name in tables::sort_key(table) {
         key.push(schema.index_of(name).map_err(|_| RowError::Type {
@@ -228,23 +478,7 @@ pub fn to_batch<R: Row>(rows: &[&R]) -> Result<RecordBatch, RowError> {
     for i in order {
         cells.clear();
         rows[i].cells(&mut cells);
-        if cells.len() != columns.len() {
-            return Err(RowError::Width {
-                table,
-                got: cells.len(),
-                want: columns.len(),
-            });
-        }
-        for ((column, cell), field) in columns.iter_mut().zip(&cells).zip(schema.fields()) {
-            if !column.push(cell) {
-                return Err(RowError::Type {
-                    table,
-                    column: field.name().clone(),
-                    cell: format!("{cell:?}"),
-                    data_type: field.data_type().clone(),
-                });
-            }
-        }
+        push_cells(table, &schema, &mut columns, &cells)?;
     }
     let arrays: Vec<ArrayRef> = columns.into_iter().map(Column::finish).collect();
     // try_new checks every non-nullable column for nulls, so a missing required value fails here.
@@ -1165,5 +1399,79 @@ mod tests {
         assert_eq!(compare_cells(&Cell::Str("é"), &Cell::Str("z")), Greater);
         assert_eq!(compare_cells(&Cell::Ts(2), &Cell::Ts(10)), Less);
         assert_eq!(compare_cells(&Cell::F64(-0.0), &Cell::F64(0.0)), Less);
+    }
+
+    /// Rows held as columns come out as the same batches, partition by partition, as the same
+    /// rows given to `to_batch`: two sorts (arrow's lexsort there, `sort_order` here) that
+    /// must agree, ties included.
+    #[test]
+    fn column_rows_give_the_batches_to_batch_gives() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let rows: Vec<StatsSampleRow> = (0..500)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                StatsSampleRow {
+                    app_id: ["1", "2"][(x % 2) as usize].into(),
+                    date: ["2024-01-01", "2024-01-02"][((x >> 4) % 2) as usize].into(),
+                    conference_id: ["b", "a", "ab"][((x >> 8) % 3) as usize].into(),
+                    connection_id: ["pc2", "pc1"][((x >> 12) % 2) as usize].into(),
+                    sample_ts: ((x >> 16) % 3) as i64,
+                    report_type: "inbound-rtp".into(),
+                    packets_sent: Some(i),
+                    jitter_s: (i % 3 == 0).then_some(0.5),
+                    other_json: (i % 5 == 0).then(|| format!("{{\"n\":{i}}}")),
+                    ..StatsSampleRow::default()
+                }
+            })
+            .collect();
+        let mut columns = ColumnRows::<StatsSampleRow>::default();
+        for row in &rows {
+            columns.push(row);
+        }
+        assert_eq!(columns.len(), rows.len());
+        let got = columns.batches().unwrap();
+        assert_eq!(got.len(), 4, "two apps × two dates");
+        let mut total = 0;
+        for ((app_id, date), batch) in &got {
+            let group: Vec<&StatsSampleRow> = rows
+                .iter()
+                .filter(|r| r.app_id == *app_id && r.date == *date)
+                .collect();
+            total += group.len();
+            assert_eq!(*batch, to_batch(&group).unwrap(), "{app_id} {date}");
+        }
+        assert_eq!(total, rows.len());
+        columns.clear();
+        assert!(columns.is_empty() && columns.batches().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refused_row_fails_the_flush_instead_of_being_dropped() {
+        struct Narrow(FeedbackRow);
+        impl Row for Narrow {
+            const TABLE: &'static str = tables::FEEDBACK;
+            fn partition(&self) -> (&str, &str) {
+                ("a", "d")
+            }
+            fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+                self.0.cells(out);
+                out.pop();
+            }
+        }
+        impl Clone for Narrow {
+            fn clone(&self) -> Self {
+                Narrow(self.0.clone())
+            }
+        }
+        let mut columns = ColumnRows::<Narrow>::default();
+        columns.push(&Narrow(FeedbackRow::default()));
+        assert!(columns.rows.is_empty());
+        let err = columns.batches().unwrap_err();
+        assert!(
+            matches!(&err, RowError::Refused { reason, .. } if reason.contains("cells")),
+            "{err}"
+        );
     }
 }

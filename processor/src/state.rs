@@ -35,8 +35,8 @@ use crate::quality::{
     TrackerConfig, Update, WebRtcFunction, evaluate, score_interval,
 };
 use crate::rows::{
-    ConferenceRow, ErrorRow, EventRow, FabricRow, FeedbackRow, IntegrationRow, StatsSampleRow,
-    TrackQualityRow, UserQualityRow, utc_date,
+    ColumnRows, ConferenceRow, ErrorRow, EventRow, FabricRow, FeedbackRow, IntegrationRow,
+    StatsSampleRow, TrackQualityRow, UserQualityRow, utc_date,
 };
 
 /// `conferences.end_reason` of a segment closed to bound memory.
@@ -138,10 +138,12 @@ pub struct Summary {
 }
 
 /// Rows produced since the last [`PartitionState::take_output`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
+#[cfg_attr(test, derive(PartialEq))]
 pub struct Output {
     pub events: Vec<EventRow>,
-    pub stats_samples: Vec<StatsSampleRow>,
+    /// Held as Arrow columns from the start (see [`ColumnRows`]).
+    pub stats_samples: ColumnRows<StatsSampleRow>,
     pub track_quality: Vec<TrackQualityRow>,
     pub errors: Vec<ErrorRow>,
     pub feedback: Vec<FeedbackRow>,
@@ -177,10 +179,11 @@ impl Output {
         self.summaries.clear();
     }
 
-    /// Moves every row of `other` to the end of this output's.
-    fn append(&mut self, mut other: Output) {
+    /// Moves every row of `other` to this output, which must have been cleared.
+    fn append_to_cleared(&mut self, mut other: Output) {
+        debug_assert!(self.is_empty());
         self.events.append(&mut other.events);
-        self.stats_samples.append(&mut other.stats_samples);
+        self.stats_samples = other.stats_samples;
         self.track_quality.append(&mut other.track_quality);
         self.errors.append(&mut other.errors);
         self.feedback.append(&mut other.feedback);
@@ -509,7 +512,7 @@ impl PartitionState {
     pub fn recycle(&mut self, mut out: Output) {
         out.clear();
         let produced = std::mem::replace(&mut self.out, out);
-        self.out.append(produced);
+        self.out.append_to_cleared(produced);
     }
 
     /// The history to persist, after forgetting what no replay can need: segments whose last
@@ -784,12 +787,10 @@ impl PartitionState {
         }
         match &env.payload {
             Payload::StatsSample(sample) => {
-                self.out.stats_samples.extend(
-                    sample
-                        .stats
-                        .iter()
-                        .map(|report| stats_sample_row(env, &date, &user_id, sample, report)),
-                );
+                for report in &sample.stats {
+                    let row = stats_sample_row(env, &date, &user_id, sample, report);
+                    self.out.stats_samples.push(&row);
+                }
             }
             Payload::ReportError(e) => self.out.errors.push(report_error_row(env, &date, e)),
             Payload::FabricSetupFailed(e) => {
@@ -1989,6 +1990,7 @@ mod tests {
         assert_eq!(out.stats_samples.len(), 18);
         let s = out
             .stats_samples
+            .rows
             .iter()
             .find(|r| r.report_id == "IT-A1" && r.sample_ts == T0 + 20_000)
             .unwrap();
@@ -2000,7 +2002,7 @@ mod tests {
         assert_eq!(s.jitter_s, Some(0.01));
         assert_eq!(s.mime_type, None);
         assert_eq!(s.other_json, None, "every member of IT-A1 has a column");
-        let codec = &out.stats_samples[3];
+        let codec = &out.stats_samples.rows[3];
         assert_eq!(codec.mime_type.as_deref(), Some("audio/opus"));
         assert_eq!(codec.other_json.as_deref(), Some(r#"{"clockRate":48000}"#));
 
@@ -2569,7 +2571,9 @@ mod tests {
             let mut want = Output::default();
             for o in &outputs[f as usize + 1..] {
                 want.events.extend(o.events.iter().cloned());
-                want.stats_samples.extend(o.stats_samples.iter().cloned());
+                for row in &o.stats_samples.rows {
+                    want.stats_samples.push(row);
+                }
                 want.track_quality.extend(o.track_quality.iter().cloned());
                 want.errors.extend(o.errors.iter().cloned());
                 want.feedback.extend(o.feedback.iter().cloned());

@@ -376,7 +376,15 @@ pub fn plan_files(
         };
         let name = row_file_name(partition, first, last);
         encode_groups(&output.events, &name, row_group_rows, &mut files)?;
-        encode_groups(&output.stats_samples, &name, row_group_rows, &mut files)?;
+        for ((app_id, date), batch) in output.stats_samples.batches()? {
+            let table = tables::STATS_SAMPLES;
+            files.push(PlannedFile {
+                table,
+                path: format!("{}/{name}", partition_dir(table, app_id, date)),
+                rows: batch.num_rows(),
+                bytes: encode_parquet(table, &batch, row_group_rows)?,
+            });
+        }
         encode_groups(&output.track_quality, &name, row_group_rows, &mut files)?;
         encode_groups(&output.errors, &name, row_group_rows, &mut files)?;
         encode_groups(&output.feedback, &name, row_group_rows, &mut files)?;
