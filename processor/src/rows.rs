@@ -259,6 +259,9 @@ fn push_cells(
     Ok(())
 }
 
+/// A batch of one Hive partition: `((app_id, date), batch)`.
+pub type PartitionBatch<'a> = ((&'a str, &'a str), RecordBatch);
+
 /// The rows of one table held as Arrow columns, one set of builders per Hive partition (app and
 /// date), filled as the rows are produced. For `stats_samples`, ten rows of 54 columns a sample:
 /// kept as structs until the flush, they were about 1 KB each plus their strings, and growing
@@ -396,7 +399,7 @@ impl<R: Row> ColumnRows<R> {
 
     /// One batch per partition (app, date), in the file schema, sorted by the table's sort key;
     /// rows with equal keys keep the order they were pushed in.
-    pub fn batches(&self) -> Result<Vec<((&str, &str), RecordBatch)>, RowError> {
+    pub fn batches(&self) -> Result<Vec<PartitionBatch<'_>>, RowError> {
         let table = R::TABLE;
         if let Some(reason) = &self.refused {
             return Err(RowError::Refused {
