@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let planned = plan_files(partition, range, &out, config.row_group_rows)?;
         files += planned.len();
         file_bytes += planned.iter().map(|f| f.bytes.len()).sum::<usize>();
-        state.recycle(out);
+        drop(out);
         Ok(started.elapsed())
     };
     for (m, envelopes) in messages.iter().zip(&decoded) {

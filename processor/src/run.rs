@@ -516,14 +516,11 @@ impl Processor {
         let output = part.state.take_output();
         let range = part.live_range.take();
         // Encoding is CPU work (sorting, zstd): off the async executor.
-        let (files, output) = tokio::task::spawn_blocking(move || {
-            let files = plan_files(partition, range, &output, row_group_rows);
-            (files, output)
+        let files = tokio::task::spawn_blocking(move || {
+            plan_files(partition, range, &output, row_group_rows)
         })
         .await
-        .map_err(|e| ProcessorError::Task(e.to_string()))?;
-        part.state.recycle(output);
-        let files = files?;
+        .map_err(|e| ProcessorError::Task(e.to_string()))??;
 
         if !files.is_empty() {
             // (a) Announce the files, so a crash before (c) is undone at the next start.

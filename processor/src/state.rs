@@ -141,10 +141,11 @@ pub struct Summary {
 #[derive(Debug, Default)]
 #[cfg_attr(test, derive(PartialEq))]
 pub struct Output {
-    pub events: Vec<EventRow>,
-    /// Held as Arrow columns from the start (see [`ColumnRows`]).
+    // The three tables with rows for every sample are held as Arrow columns from the start (see
+    // [`ColumnRows`]).
+    pub events: ColumnRows<EventRow>,
     pub stats_samples: ColumnRows<StatsSampleRow>,
-    pub track_quality: Vec<TrackQualityRow>,
+    pub track_quality: ColumnRows<TrackQualityRow>,
     pub errors: Vec<ErrorRow>,
     pub feedback: Vec<FeedbackRow>,
     pub integration: Vec<IntegrationRow>,
@@ -166,29 +167,6 @@ impl Output {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.row_count() == 0 && self.summaries.is_empty()
-    }
-
-    /// Removes every row, keeping the memory.
-    fn clear(&mut self) {
-        self.events.clear();
-        self.stats_samples.clear();
-        self.track_quality.clear();
-        self.errors.clear();
-        self.feedback.clear();
-        self.integration.clear();
-        self.summaries.clear();
-    }
-
-    /// Moves every row of `other` to this output, which must have been cleared.
-    fn append_to_cleared(&mut self, mut other: Output) {
-        debug_assert!(self.is_empty());
-        self.events.append(&mut other.events);
-        self.stats_samples = other.stats_samples;
-        self.track_quality.append(&mut other.track_quality);
-        self.errors.append(&mut other.errors);
-        self.feedback.append(&mut other.feedback);
-        self.integration.append(&mut other.integration);
-        self.summaries.append(&mut other.summaries);
     }
 }
 
@@ -506,15 +484,6 @@ impl PartitionState {
         std::mem::take(&mut self.out)
     }
 
-    /// Gives back an output taken and written, emptied, so the next flush's rows reuse its
-    /// memory: growing fresh buffers again at every flush (page faults on new memory, copies at
-    /// every doubling) was a large share of applying a sample (docs/benchmarks.md).
-    pub fn recycle(&mut self, mut out: Output) {
-        out.clear();
-        let produced = std::mem::replace(&mut self.out, out);
-        self.out.append_to_cleared(produced);
-    }
-
     /// The history to persist, after forgetting what no replay can need: segments whose last
     /// message is below `committed` (a replay starts at or after it) unless they are the
     /// conference's latest segment and ended within the late window (its number is needed to
@@ -630,7 +599,9 @@ impl PartitionState {
         self.deadlines.remove(&(conf.deadline, key.clone()));
         let segment_rows = self.apply_to_conference(&mut conf, &key, env, pos, mode);
         if mode == Mode::Live {
-            self.out.track_quality.extend(segment_rows);
+            for row in &segment_rows {
+                self.out.track_quality.push(row);
+            }
         }
         conf.ended_ms = if conf.all_done() {
             Some(conf.ended_ms.unwrap_or(received))
@@ -764,7 +735,7 @@ impl PartitionState {
             // the row keeps the reason instead of dropping the event.
             serde_json::json!({ "serialization_error": e.to_string() }).to_string()
         });
-        self.out.events.push(EventRow {
+        self.out.events.push(&EventRow {
             app_id: env.app_id.clone(),
             date: date.clone(),
             received_at: env.received_at_ms,
@@ -1981,9 +1952,9 @@ mod tests {
         let out = state.take_output();
         let envelopes: usize = records.iter().map(Vec::len).sum();
         assert_eq!(out.events.len(), envelopes);
-        assert_eq!(out.events[0].bus_partition, Some(3));
-        assert_eq!(out.events[0].bus_offset, Some(0));
-        assert_eq!(out.events[0].date, "2023-11-14");
+        assert_eq!(out.events.rows[0].bus_partition, Some(3));
+        assert_eq!(out.events.rows[0].bus_offset, Some(0));
+        assert_eq!(out.events.rows[0].date, "2023-11-14");
         assert_eq!(out.errors.len(), 2, "report_error + fabric_setup_failed");
         assert_eq!(out.feedback.len(), 2);
         // alice: 4 samples × (inbound, outbound, candidate pair, codec); bob: 2 × 1.
@@ -2011,6 +1982,7 @@ mod tests {
         assert_eq!(out.track_quality.len(), 6);
         let inbound: Vec<&TrackQualityRow> = out
             .track_quality
+            .rows
             .iter()
             .filter(|r| r.track_id.as_deref() == Some("IT-A1"))
             .collect();
@@ -2055,6 +2027,7 @@ mod tests {
         assert_eq!(clean.band, Some("excellent"));
         let outbound = out
             .track_quality
+            .rows
             .iter()
             .find(|r| r.track_id.as_deref() == Some("OT-A1"))
             .unwrap();
@@ -2072,6 +2045,7 @@ mod tests {
         );
         let bob = out
             .track_quality
+            .rows
             .iter()
             .find(|r| r.user_id == "bob")
             .unwrap();
@@ -2250,30 +2224,6 @@ mod tests {
     }
 
     #[test]
-    fn a_recycled_output_keeps_only_the_rows_produced_since_it_was_taken() {
-        let records = scenario::records(MAIN, T0);
-        let (head, tail) = records.split_at(records.len() / 2);
-        let tail_offset = i64::try_from(head.len()).unwrap();
-        let mut state = PartitionState::new(3, StateConfig::default());
-        feed(&mut state, head, 0, Mode::Live);
-        let first = state.take_output();
-        assert!(!first.events.is_empty());
-        let capacity = first.events.capacity();
-        // Rows produced while the taken output is being written stay.
-        feed(&mut state, tail, tail_offset, Mode::Live);
-        state.recycle(first);
-        let second = state.take_output();
-        let mut fresh = PartitionState::new(3, StateConfig::default());
-        feed(&mut fresh, head, 0, Mode::Live);
-        fresh.take_output();
-        feed(&mut fresh, tail, tail_offset, Mode::Live);
-        let want = fresh.take_output();
-        assert!(!want.events.is_empty() && !want.stats_samples.is_empty());
-        assert_eq!(second, want);
-        assert!(second.events.capacity() >= capacity);
-    }
-
-    #[test]
     fn without_grace_the_last_leave_closes_and_trailing_feedback_opens_nothing() {
         let config = StateConfig {
             close_grace_ms: 0,
@@ -2386,7 +2336,7 @@ mod tests {
         state.apply(&env, Position::new(0, 0), Mode::Live);
         let out = state.take_output();
         assert_eq!(out.events.len(), 1);
-        assert_eq!(out.events[0].conference_id, "_app:jvb-1");
+        assert_eq!(out.events.rows[0].conference_id, "_app:jvb-1");
         assert_eq!(state.open_count(), 0);
     }
 
@@ -2570,11 +2520,15 @@ mod tests {
         for (f, history, clock_ms, commit) in checkpoints {
             let mut want = Output::default();
             for o in &outputs[f as usize + 1..] {
-                want.events.extend(o.events.iter().cloned());
+                for row in &o.events.rows {
+                    want.events.push(row);
+                }
                 for row in &o.stats_samples.rows {
                     want.stats_samples.push(row);
                 }
-                want.track_quality.extend(o.track_quality.iter().cloned());
+                for row in &o.track_quality.rows {
+                    want.track_quality.push(row);
+                }
                 want.errors.extend(o.errors.iter().cloned());
                 want.feedback.extend(o.feedback.iter().cloned());
                 want.summaries.extend(o.summaries.iter().cloned());

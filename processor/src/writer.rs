@@ -28,7 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::config::{OutputLocation, ProcessorConfig};
 use crate::error::ProcessorError;
-use crate::rows::{Row, RowError, file_schema, to_batch};
+use crate::rows::{ColumnRows, Row, RowError, file_schema, to_batch};
 use crate::state::{Output, Position, Summary};
 
 /// zstd level: 3 is zstd's default, a good ratio at a speed that keeps up with ingest.
@@ -334,6 +334,23 @@ pub fn summary_file_name(partition: i32, first: Position) -> String {
     }
 }
 
+fn encode_columns<R: Row>(
+    rows: &ColumnRows<R>,
+    name: &str,
+    row_group_rows: usize,
+    out: &mut Vec<PlannedFile>,
+) -> Result<(), ProcessorError> {
+    for ((app_id, date), batch) in rows.batches()? {
+        out.push(PlannedFile {
+            table: R::TABLE,
+            path: format!("{}/{name}", partition_dir(R::TABLE, app_id, date)),
+            rows: batch.num_rows(),
+            bytes: encode_parquet(R::TABLE, &batch, row_group_rows)?,
+        });
+    }
+    Ok(())
+}
+
 fn encode_groups<'a, R: Row + 'a>(
     rows: impl IntoIterator<Item = &'a R>,
     name: &str,
@@ -375,17 +392,9 @@ pub fn plan_files(
             }));
         };
         let name = row_file_name(partition, first, last);
-        encode_groups(&output.events, &name, row_group_rows, &mut files)?;
-        for ((app_id, date), batch) in output.stats_samples.batches()? {
-            let table = tables::STATS_SAMPLES;
-            files.push(PlannedFile {
-                table,
-                path: format!("{}/{name}", partition_dir(table, app_id, date)),
-                rows: batch.num_rows(),
-                bytes: encode_parquet(table, &batch, row_group_rows)?,
-            });
-        }
-        encode_groups(&output.track_quality, &name, row_group_rows, &mut files)?;
+        encode_columns(&output.events, &name, row_group_rows, &mut files)?;
+        encode_columns(&output.stats_samples, &name, row_group_rows, &mut files)?;
+        encode_columns(&output.track_quality, &name, row_group_rows, &mut files)?;
         encode_groups(&output.errors, &name, row_group_rows, &mut files)?;
         encode_groups(&output.feedback, &name, row_group_rows, &mut files)?;
         encode_groups(&output.integration, &name, row_group_rows, &mut files)?;
