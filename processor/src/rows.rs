@@ -1,10 +1,12 @@
 //! One Rust struct per Parquet table, and their conversion to Arrow record batches.
 //!
 //! The state machine ([`crate::state`]) produces these plain structs, so its tests can look at
-//! named fields; [`to_batch`] turns a slice of them into a batch of the table's
-//! [`callscope_schemas::tables::file_schema`] (the table schema without the Hive partition
-//! columns, whose values live in the directory names), sorted by the table's
-//! [`callscope_schemas::tables::sort_key`].
+//! named fields. The tables with rows for every sample (`events`, `stats_samples`,
+//! `track_quality`) append each row to Arrow builders as soon as it is made ([`ColumnRows`]);
+//! the others are kept as structs until the flush, where [`to_batch`] turns them into a batch.
+//! Either way a batch has the table's [`callscope_schemas::tables::file_schema`] (the table
+//! schema without the Hive partition columns, whose values live in the directory names) and is
+//! sorted by the table's [`callscope_schemas::tables::sort_key`].
 //!
 //! Each struct lists its columns in schema order through [`Row::cells`]; [`to_batch`] checks
 //! every cell against the schema's type and nullability, so a drift between a struct and
