@@ -369,7 +369,8 @@ impl<R: Row> ColumnRows<R> {
         {
             Some(at) => at,
             None => {
-                let columns = builders(table, &schema, 1024)?;
+                // Small at first: a flush may see many apps and dates, and builders double.
+                let columns = builders(table, &schema, 128)?;
                 self.groups
                     .push(((app_id.to_owned(), date.to_owned()), columns));
                 self.groups.len() - 1
