@@ -760,7 +760,7 @@ impl PartitionState {
             Payload::StatsSample(sample) => {
                 for report in &sample.stats {
                     let row = stats_sample_row(env, &date, &user_id, sample, report);
-                    self.out.stats_samples.push(&row);
+                    self.out.stats_samples.push_as(&row);
                 }
             }
             Payload::ReportError(e) => self.out.errors.push(report_error_row(env, &date, e)),
@@ -1418,8 +1418,8 @@ fn member_int32(v: &serde_json::Value) -> Option<i32> {
         .and_then(|x| i32::try_from(x as i64).ok())
 }
 
-fn member_text(v: &serde_json::Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
+fn member_text(v: &serde_json::Value) -> Option<&str> {
+    v.as_str()
 }
 
 fn member_flag(v: &serde_json::Value) -> Option<bool> {
@@ -1457,34 +1457,34 @@ impl Serialize for RestMembers<'_> {
 /// One `stats_samples` row. The report's members are read in one pass: each member with a
 /// column goes to it when its value fits the column type, and everything else (unknown
 /// members, values that do not parse) stays in `other_json`, so nothing is lost.
-fn stats_sample_row(
-    env: &Envelope,
-    date: &str,
-    user_id: &str,
-    sample: &StatsSample,
-    report: &StatsReport,
-) -> StatsSampleRow {
+fn stats_sample_row<'a>(
+    env: &'a Envelope,
+    date: &'a str,
+    user_id: &'a str,
+    sample: &'a StatsSample,
+    report: &'a StatsReport,
+) -> StatsSampleRow<&'a str> {
     // `kind`, else the older `mediaType`: only the member that gave the value is used.
     let (kind, kind_key) = match report.text("kind") {
-        Some(k) => (Some(k.to_owned()), "kind"),
-        None => (report.text("mediaType").map(str::to_owned), "mediaType"),
+        Some(k) => (Some(k), "kind"),
+        None => (report.text("mediaType"), "mediaType"),
     };
     let mut row = StatsSampleRow {
-        app_id: env.app_id.clone(),
-        date: date.to_owned(),
+        app_id: env.app_id.as_str(),
+        date,
         received_at: env.received_at_ms,
         sample_ts: if report.timestamp.is_finite() {
             report.timestamp.round() as i64
         } else {
             env.received_at_ms
         },
-        conference_id: env.conference_id.clone(),
-        uc_id: env.uc_id.clone(),
-        user_id: user_id.to_owned(),
-        remote_user_id: Some(sample.remote_id.clone()),
-        connection_id: sample.connection_id.clone(),
-        report_id: report.id.clone(),
-        report_type: report.r#type.clone(),
+        conference_id: env.conference_id.as_str(),
+        uc_id: env.uc_id.as_deref(),
+        user_id,
+        remote_user_id: Some(sample.remote_id.as_str()),
+        connection_id: sample.connection_id.as_str(),
+        report_id: report.id.as_str(),
+        report_type: report.r#type.as_str(),
         ..StatsSampleRow::default()
     };
     let mut rest = Vec::new();
