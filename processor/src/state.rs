@@ -1464,11 +1464,14 @@ fn stats_sample_row<'a>(
     sample: &'a StatsSample,
     report: &'a StatsReport,
 ) -> StatsSampleRow<&'a str> {
-    // `kind`, else the older `mediaType`: only the member that gave the value is used.
-    let (kind, kind_key) = match report.text("kind") {
-        Some(k) => (Some(k), "kind"),
-        None => (report.text("mediaType"), "mediaType"),
+    // `kind`, else the older `mediaType`: only the member that gave the value is used, and
+    // it is found in the pass below (one lookup here, not two, for reports that have neither).
+    let kind_key = if report.text("kind").is_some() {
+        "kind"
+    } else {
+        "mediaType"
     };
+    let mut kind = None;
     let mut row = StatsSampleRow {
         app_id: env.app_id.as_str(),
         date,
@@ -1491,7 +1494,7 @@ fn stats_sample_row<'a>(
     for (key, v) in &report.other {
         let key = key.as_str();
         let used = match key {
-            k if k == kind_key => kind.is_some(),
+            k if k == kind_key => set(&mut kind, member_text(v)),
             "ssrc" => set(&mut row.ssrc, member_ssrc(v)),
             "mid" => set(&mut row.mid, member_text(v)),
             "trackIdentifier" => set(&mut row.track_identifier, member_text(v)),

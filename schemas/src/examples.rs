@@ -108,7 +108,7 @@ fn report(id: &str, ty: &str, members: Value) -> StatsReport {
         id: id.to_owned(),
         r#type: ty.to_owned(),
         timestamp: (RECEIVED_AT_MS - 150) as f64 + 0.25,
-        other,
+        other: other.into(),
     }
 }
 

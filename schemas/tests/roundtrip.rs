@@ -157,7 +157,7 @@ fn report() -> impl Strategy<Value = StatsReport> {
             id,
             r#type: ty,
             timestamp,
-            other,
+            other: other.into(),
         }
     })
 }

@@ -1335,7 +1335,7 @@ fn stats_reports(reports: &Reports) -> Vec<StatsReport> {
                 id,
                 r#type: ty,
                 timestamp,
-                other,
+                other: other.into(),
             })
         })
         .collect();

@@ -12,6 +12,7 @@
 
 mod fabric;
 mod media;
+mod members;
 mod special;
 mod stats;
 mod system;
@@ -26,7 +27,7 @@ pub use special::{
     AppLog, DomError, DominantSpeaker, FeedbackRatings, ReportError, Sdp, SsrcInfo, SsrcMap,
     UserFeedback,
 };
-pub use stats::{StatsReport, StatsSample, WifiStats};
+pub use stats::{Members, StatsReport, StatsSample, WifiStats};
 pub use system::{BridgeAlive, BridgeStatus, SystemStats, SystemStatus};
 pub use user::{
     AdditionalIds, EndpointInfo, UserAlive, UserDetails, UserInfo, UserJoined, UserLeft,

@@ -11,7 +11,9 @@ use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+pub use super::members::Members;
 
 use super::CommonFields;
 use crate::serde_util::{LenientF64, opt_string_or_number};
@@ -43,7 +45,7 @@ pub struct StatsReport {
     pub r#type: String,
     pub timestamp: f64,
     #[serde(flatten)]
-    pub other: Map<String, Value>,
+    pub other: Members,
 }
 
 impl StatsSample {
@@ -141,7 +143,8 @@ struct ReportWire {
     id: Option<String>,
     r#type: Option<String>,
     timestamp: Option<LenientF64>,
-    other: Map<String, Value>,
+    /// In arrival order; sorted once by [`Members::from_unsorted`].
+    other: Vec<(String, Value)>,
 }
 
 /// `id` as a string or an integer.
@@ -173,7 +176,7 @@ impl<'de> Visitor<'de> for ReportWireVisitor {
             id: None,
             r#type: None,
             timestamp: None,
-            other: Map::new(),
+            other: Vec::new(),
         };
         let (mut seen_id, mut seen_type, mut seen_ts) = (false, false, false);
         while let Some(key) = map.next_key::<String>()? {
@@ -192,7 +195,7 @@ impl<'de> Visitor<'de> for ReportWireVisitor {
                 }
                 _ => {
                     let value: Value = map.next_value()?;
-                    report.other.insert(key, value);
+                    report.other.push((key, value));
                     continue;
                 }
             };
@@ -336,10 +339,11 @@ fn normalize(item: WireItem, fallback_ts: Option<f64>) -> Result<StatsReport, St
         .map(|t| t.0)
         .or(fallback_ts)
         .ok_or_else(|| format!("{position}: missing \"timestamp\" and the sample has none"))?;
+    let other = Members::from_unsorted(report.other);
     let id = match (report.id, &position) {
         (Some(id), _) => id,
         (None, Position::Key(key)) => key.clone(),
-        (None, Position::Array(i) | Position::Group(_, i)) => match report.other.get("ssrc") {
+        (None, Position::Array(i) | Position::Group(_, i)) => match other.get("ssrc") {
             Some(Value::String(s)) => format!("{type}_{s}", type = r#type),
             Some(Value::Number(n)) => format!("{type}_{n}", type = r#type),
             _ => format!("{type}_{i}", type = r#type),
@@ -349,7 +353,7 @@ fn normalize(item: WireItem, fallback_ts: Option<f64>) -> Result<StatsReport, St
         id,
         r#type,
         timestamp,
-        other: report.other,
+        other,
     })
 }
 
