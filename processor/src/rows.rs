@@ -924,23 +924,25 @@ impl<S: AsRef<str>> RowOf<StatsSampleRow> for StatsSampleRow<S> {
 }
 
 /// `track_quality`: one row per track (stats object) per interval.
+///
+/// Generic over its strings as [`StatsSampleRow`]: the state machine appends rows that borrow.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TrackQualityRow {
-    pub app_id: String,
-    pub date: String,
-    pub conference_id: String,
+pub struct TrackQualityRow<S = String> {
+    pub app_id: S,
+    pub date: S,
+    pub conference_id: S,
     pub segment: i32,
-    pub connection_id: String,
-    pub user_id: String,
-    pub uc_id: Option<String>,
-    pub remote_user_id: Option<String>,
-    pub associated_user_id: Option<String>,
+    pub connection_id: S,
+    pub user_id: S,
+    pub uc_id: Option<S>,
+    pub remote_user_id: Option<S>,
+    pub associated_user_id: Option<S>,
     pub ssrc: i64,
-    pub track_id: Option<String>,
+    pub track_id: Option<S>,
     pub media_kind: &'static str,
     pub direction: &'static str,
-    pub usage_label: Option<String>,
-    pub codec: Option<String>,
+    pub usage_label: Option<S>,
+    pub codec: Option<S>,
     pub interval_start: i64,
     pub interval_end: i64,
     pub after_gap: bool,
@@ -961,26 +963,26 @@ pub struct TrackQualityRow {
     pub band: Option<&'static str>,
 }
 
-impl Row for TrackQualityRow {
+impl<S: AsRef<str>> Row for TrackQualityRow<S> {
     const TABLE: &'static str = tables::TRACK_QUALITY;
     fn partition(&self) -> (&str, &str) {
-        (&self.app_id, &self.date)
+        (self.app_id.as_ref(), self.date.as_ref())
     }
     fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
         out.extend([
-            Cell::Str(&self.conference_id),
+            Cell::Str(self.conference_id.as_ref()),
             Cell::I32(self.segment),
-            Cell::Str(&self.connection_id),
-            Cell::Str(&self.user_id),
-            Cell::opt_str(&self.uc_id),
-            Cell::opt_str(&self.remote_user_id),
-            Cell::opt_str(&self.associated_user_id),
+            Cell::Str(self.connection_id.as_ref()),
+            Cell::Str(self.user_id.as_ref()),
+            Cell::opt_as_str(self.uc_id.as_ref()),
+            Cell::opt_as_str(self.remote_user_id.as_ref()),
+            Cell::opt_as_str(self.associated_user_id.as_ref()),
             Cell::I64(self.ssrc),
-            Cell::opt_str(&self.track_id),
+            Cell::opt_as_str(self.track_id.as_ref()),
             Cell::Str(self.media_kind),
             Cell::Str(self.direction),
-            Cell::opt_str(&self.usage_label),
-            Cell::opt_str(&self.codec),
+            Cell::opt_as_str(self.usage_label.as_ref()),
+            Cell::opt_as_str(self.codec.as_ref()),
             Cell::Ts(self.interval_start),
             Cell::Ts(self.interval_end),
             Cell::Bool(self.after_gap),
@@ -1000,6 +1002,49 @@ impl Row for TrackQualityRow {
             Cell::opt_f64(self.video_score),
             self.band.map_or(Cell::Null, Cell::Str),
         ]);
+    }
+}
+
+impl<S: AsRef<str>> RowOf<TrackQualityRow> for TrackQualityRow<S> {
+    fn to_owned_row(&self) -> TrackQualityRow<String> {
+        TrackQualityRow {
+            app_id: self.app_id.as_ref().to_owned(),
+            date: self.date.as_ref().to_owned(),
+            conference_id: self.conference_id.as_ref().to_owned(),
+            segment: self.segment,
+            connection_id: self.connection_id.as_ref().to_owned(),
+            user_id: self.user_id.as_ref().to_owned(),
+            uc_id: self.uc_id.as_ref().map(|v| v.as_ref().to_owned()),
+            remote_user_id: self.remote_user_id.as_ref().map(|v| v.as_ref().to_owned()),
+            associated_user_id: self
+                .associated_user_id
+                .as_ref()
+                .map(|v| v.as_ref().to_owned()),
+            ssrc: self.ssrc,
+            track_id: self.track_id.as_ref().map(|v| v.as_ref().to_owned()),
+            media_kind: self.media_kind,
+            direction: self.direction,
+            usage_label: self.usage_label.as_ref().map(|v| v.as_ref().to_owned()),
+            codec: self.codec.as_ref().map(|v| v.as_ref().to_owned()),
+            interval_start: self.interval_start,
+            interval_end: self.interval_end,
+            after_gap: self.after_gap,
+            packets_sent: self.packets_sent,
+            packets_received: self.packets_received,
+            packets_lost: self.packets_lost,
+            loss_pct: self.loss_pct,
+            jitter_ms: self.jitter_ms,
+            rtt_ms: self.rtt_ms,
+            bitrate_bps: self.bitrate_bps,
+            frame_rate: self.frame_rate,
+            width: self.width,
+            height: self.height,
+            freeze_ms: self.freeze_ms,
+            concealed_ms: self.concealed_ms,
+            mos: self.mos,
+            video_score: self.video_score,
+            band: self.band,
+        }
     }
 }
 
@@ -1473,7 +1518,7 @@ mod tests {
         to_batch(&[&TrackQualityRow {
             media_kind: "audio",
             direction: "inbound",
-            ..TrackQualityRow::default()
+            ..TrackQualityRow::<String>::default()
         }])
         .unwrap();
         to_batch(&[&ErrorRow {

@@ -597,12 +597,10 @@ impl PartitionState {
         };
         self.last_touched = Some(key.clone());
         self.deadlines.remove(&(conf.deadline, key.clone()));
-        let segment_rows = self.apply_to_conference(&mut conf, &key, env, pos, mode);
-        if mode == Mode::Live {
-            for row in &segment_rows {
-                self.out.track_quality.push(row);
-            }
-        }
+        // Taken out for the call, which borrows the rest of `self`.
+        let mut tracks = std::mem::take(&mut self.out.track_quality);
+        self.apply_to_conference(&mut conf, &key, env, pos, mode, &mut tracks);
+        self.out.track_quality = tracks;
         conf.ended_ms = if conf.all_done() {
             Some(conf.ended_ms.unwrap_or(received))
         } else {
@@ -800,7 +798,8 @@ impl PartitionState {
     // Conference state
     // -----------------------------------------------------------------------------------------
 
-    /// Applies an envelope to its open conference; returns the track rows it produced.
+    /// Applies an envelope to its open conference; appends the track rows it produced (in
+    /// live mode) to `tracks`.
     fn apply_to_conference(
         &self,
         conf: &mut Conference,
@@ -808,7 +807,8 @@ impl PartitionState {
         env: &Envelope,
         pos: Position,
         mode: Mode,
-    ) -> Vec<TrackQualityRow> {
+        tracks: &mut ColumnRows<TrackQualityRow>,
+    ) {
         let received = env.received_at_ms;
         let time = event_time(env);
         conf.last = pos;
@@ -997,7 +997,8 @@ impl PartitionState {
             }
             Payload::StatsSample(sample) => {
                 fabric_mut(conf, &ctx, &sample.connection_id, Some(&sample.remote_id));
-                return self.apply_stats(conf, key, env, &user_id, sample, mode);
+                self.apply_stats(conf, key, env, &user_id, sample, mode, tracks);
+                return;
             }
             // Kept in `events` only (user events were applied above); they do not change the
             // summaries.
@@ -1019,7 +1020,6 @@ impl PartitionState {
             | Payload::BridgeAlive(_)
             | Payload::IntegrationProgress(_) => {}
         }
-        Vec::new()
     }
 
     /// Feeds a stats sample's RTP reports to the fabric's counter tracker; every interval
@@ -1032,13 +1032,14 @@ impl PartitionState {
         user_id: &str,
         sample: &StatsSample,
         mode: Mode,
-    ) -> Vec<TrackQualityRow> {
+        tracks: &mut ColumnRows<TrackQualityRow>,
+    ) {
         let segment = conf.segment;
         let Some(fabric) = conf
             .fabrics
             .get_mut(&(user_id.to_owned(), sample.connection_id.clone()))
         else {
-            return Vec::new();
+            return;
         };
         let reports = &sample.stats;
         fabric.packets.add(reports);
@@ -1098,7 +1099,8 @@ impl PartitionState {
             }
         }
 
-        let mut rows = Vec::new();
+        // Track rows borrow their strings; the date is the same for all of them.
+        let date = utc_date(env.received_at_ms);
         for report in reports {
             let Some(kind) = TrackKind::from_stats_type(&report.r#type) else {
                 continue;
@@ -1120,21 +1122,17 @@ impl PartitionState {
                 Update::Baseline | Update::Ignored(_) => continue,
             };
             let after_gap = iv.gap | fabric.after_reset.remove(&report.id);
-            let owner = iv
-                .ssrc
-                .and_then(|s| fabric.ssrcs.get(&s.to_string()))
-                .cloned()
-                .unwrap_or_default();
+            let f: &Fabric = fabric;
+            let mut digits = [0u8; 10];
+            let owner = iv.ssrc.and_then(|s| f.ssrcs.get(decimal(s, &mut digits)));
             let outgoing = matches!(kind, TrackKind::OutboundRtp | TrackKind::RemoteInboundRtp);
-            let associated = owner.user_id.clone().or_else(|| {
-                if outgoing {
-                    Some(user_id.to_owned())
-                } else {
-                    fabric.remote_user_id.clone()
-                }
+            let associated = owner.and_then(|o| o.user_id.as_deref()).or(if outgoing {
+                Some(user_id)
+            } else {
+                f.remote_user_id.as_deref()
             });
             if !iv.gap && iv.rtt_ms.is_none() {
-                iv.rtt_ms = fabric.rtt_ms;
+                iv.rtt_ms = f.rtt_ms;
             }
             // Only receive-side reports say how media arrived; an outbound report has no loss
             // and would score every sender as excellent.
@@ -1144,35 +1142,38 @@ impl PartitionState {
                 None
             };
             if kind.is_receive_side()
-                && let Some(associated) = &associated
+                && let Some(associated) = associated
             {
-                let q = conf.quality.entry(associated.clone()).or_default();
-                match media {
-                    Media::Audio => q.audio.add(&iv, score),
-                    Media::Video => q.video.add(&iv, score),
+                if !conf.quality.contains_key(associated) {
+                    conf.quality
+                        .insert(associated.to_owned(), Quality::default());
+                }
+                if let Some(q) = conf.quality.get_mut(associated) {
+                    match media {
+                        Media::Audio => q.audio.add(&iv, score),
+                        Media::Video => q.video.add(&iv, score),
+                    }
                 }
             }
             if mode == Mode::Live {
                 let codec = report
                     .text("codecId")
                     .and_then(|id| by_id.get(id))
-                    .and_then(|c| c.text("mimeType"))
-                    .map(str::to_owned);
+                    .and_then(|c| c.text("mimeType"));
                 let track_id = report
                     .text("trackIdentifier")
-                    .map(str::to_owned)
-                    .or(owner.track_identifier.clone())
-                    .or_else(|| Some(report.id.clone()));
-                rows.push(track_row(TrackRowInput {
+                    .or(owner.and_then(|o| o.track_identifier.as_deref()))
+                    .or(Some(report.id.as_str()));
+                tracks.push_as(&track_row(TrackRowInput {
                     key,
-                    env,
+                    date: &date,
                     segment,
                     connection_id: &sample.connection_id,
                     user_id,
-                    uc_id: fabric.uc_id.clone().or(env.uc_id.clone()),
-                    remote_user_id: fabric.remote_user_id.clone(),
+                    uc_id: f.uc_id.as_deref().or(env.uc_id.as_deref()),
+                    remote_user_id: f.remote_user_id.as_deref(),
                     associated,
-                    usage_label: owner.usage_label,
+                    usage_label: owner.and_then(|o| o.usage_label.as_deref()),
                     track_id,
                     codec,
                     iv: &iv,
@@ -1181,8 +1182,22 @@ impl PartitionState {
                 }));
             }
         }
-        rows
     }
+}
+
+/// `n` in decimal, written into `buf`: the SSRC map is keyed by the SSRC as text, and this
+/// looks a number up without allocating a `String` for it.
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 /// What [`fabric_mut`] needs to know about the envelope being applied.
@@ -1327,32 +1342,32 @@ fn snapshot(r: &StatsReport, kind: TrackKind, media: Media) -> CounterSnapshot {
 
 struct TrackRowInput<'a> {
     key: &'a ConfKey,
-    env: &'a Envelope,
+    date: &'a str,
     segment: i32,
     connection_id: &'a str,
     user_id: &'a str,
-    uc_id: Option<String>,
-    remote_user_id: Option<String>,
-    associated: Option<String>,
-    usage_label: Option<String>,
-    track_id: Option<String>,
-    codec: Option<String>,
+    uc_id: Option<&'a str>,
+    remote_user_id: Option<&'a str>,
+    associated: Option<&'a str>,
+    usage_label: Option<&'a str>,
+    track_id: Option<&'a str>,
+    codec: Option<&'a str>,
     iv: &'a Interval,
     after_gap: bool,
     score: Option<Score>,
 }
 
-fn track_row(t: TrackRowInput<'_>) -> TrackQualityRow {
+fn track_row<'a>(t: TrackRowInput<'a>) -> TrackQualityRow<&'a str> {
     let iv = t.iv;
     let count = |v: Option<u64>| v.and_then(|x| i64::try_from(x).ok());
     let dim = |v: Option<u32>| v.and_then(|x| i32::try_from(x).ok());
     TrackQualityRow {
-        app_id: t.key.app_id.clone(),
-        date: utc_date(t.env.received_at_ms),
-        conference_id: t.key.conference_id.clone(),
+        app_id: &t.key.app_id,
+        date: t.date,
+        conference_id: &t.key.conference_id,
         segment: t.segment,
-        connection_id: t.connection_id.to_owned(),
-        user_id: t.user_id.to_owned(),
+        connection_id: t.connection_id,
+        user_id: t.user_id,
         uc_id: t.uc_id,
         remote_user_id: t.remote_user_id,
         associated_user_id: t.associated,
@@ -1902,6 +1917,15 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn ssrcs_are_written_in_decimal_as_to_string_writes_them() {
+        let mut buf = [0u8; 10];
+        for n in [0, 7, 10, 1000, 123_456_789, u32::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string());
+        }
+        assert_eq!(decimal(u32::MAX, &mut buf), "4294967295");
     }
 
     fn assert_close(got: Option<f64>, want: f64, what: &str) {
