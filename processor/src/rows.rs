@@ -679,29 +679,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// `events`: every accepted envelope, flattened.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventRow {
-    pub app_id: String,
-    pub date: String,
+pub struct EventRow<S = String> {
+    pub app_id: S,
+    pub date: S,
     pub received_at: i64,
     pub client_ts: Option<i64>,
     pub kind: &'static str,
     pub event_type: Option<&'static str>,
     pub origin: &'static str,
     pub schema_version: i32,
-    pub conference_id: String,
-    pub uc_id: Option<String>,
-    pub user_id: Option<String>,
-    pub connection_id: Option<String>,
-    pub remote_user_id: Option<String>,
+    pub conference_id: S,
+    pub uc_id: Option<S>,
+    pub user_id: Option<S>,
+    pub connection_id: Option<S>,
+    pub remote_user_id: Option<S>,
     pub payload_json: String,
     pub bus_partition: Option<i32>,
     pub bus_offset: Option<i64>,
 }
 
-impl Row for EventRow {
+impl<S: AsRef<str>> Row for EventRow<S> {
     const TABLE: &'static str = tables::EVENTS;
     fn partition(&self) -> (&str, &str) {
-        (&self.app_id, &self.date)
+        (self.app_id.as_ref(), self.date.as_ref())
     }
     fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
         out.extend([
@@ -711,15 +711,38 @@ impl Row for EventRow {
             self.event_type.map_or(Cell::Null, Cell::Str),
             Cell::Str(self.origin),
             Cell::I32(self.schema_version),
-            Cell::Str(&self.conference_id),
-            Cell::opt_str(&self.uc_id),
-            Cell::opt_str(&self.user_id),
-            Cell::opt_str(&self.connection_id),
-            Cell::opt_str(&self.remote_user_id),
+            Cell::Str(self.conference_id.as_ref()),
+            Cell::opt_as_str(self.uc_id.as_ref()),
+            Cell::opt_as_str(self.user_id.as_ref()),
+            Cell::opt_as_str(self.connection_id.as_ref()),
+            Cell::opt_as_str(self.remote_user_id.as_ref()),
             Cell::Str(&self.payload_json),
             Cell::opt_i32(self.bus_partition),
             Cell::opt_i64(self.bus_offset),
         ]);
+    }
+}
+
+impl<S: AsRef<str>> RowOf<EventRow> for EventRow<S> {
+    fn to_owned_row(&self) -> EventRow<String> {
+        EventRow {
+            app_id: self.app_id.as_ref().to_owned(),
+            date: self.date.as_ref().to_owned(),
+            received_at: self.received_at,
+            client_ts: self.client_ts,
+            kind: self.kind,
+            event_type: self.event_type,
+            origin: self.origin,
+            schema_version: self.schema_version,
+            conference_id: self.conference_id.as_ref().to_owned(),
+            uc_id: self.uc_id.as_ref().map(|v| v.as_ref().to_owned()),
+            user_id: self.user_id.as_ref().map(|v| v.as_ref().to_owned()),
+            connection_id: self.connection_id.as_ref().map(|v| v.as_ref().to_owned()),
+            remote_user_id: self.remote_user_id.as_ref().map(|v| v.as_ref().to_owned()),
+            payload_json: self.payload_json.clone(),
+            bus_partition: self.bus_partition,
+            bus_offset: self.bus_offset,
+        }
     }
 }
 
@@ -1495,7 +1518,7 @@ mod tests {
         assert!(batch.column_by_name("end_time").unwrap().is_null(0));
 
         // One default row of every other table converts without a type or nullability error.
-        to_batch(&[&EventRow {
+        to_batch(&[&EventRow::<String> {
             app_id: "a".into(),
             date: "d".into(),
             received_at: 1,

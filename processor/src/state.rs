@@ -733,20 +733,20 @@ impl PartitionState {
             // the row keeps the reason instead of dropping the event.
             serde_json::json!({ "serialization_error": e.to_string() }).to_string()
         });
-        self.out.events.push(&EventRow {
-            app_id: env.app_id.clone(),
-            date: date.clone(),
+        self.out.events.push_as(&EventRow {
+            app_id: env.app_id.as_str(),
+            date: date.as_str(),
             received_at: env.received_at_ms,
             client_ts: env.client_ts_ms,
             kind: env.kind().as_str(),
             event_type: env.payload.event_type(),
             origin: env.origin.as_str(),
             schema_version: i32::from(env.v),
-            conference_id: env.conference_id.clone(),
-            uc_id: env.uc_id.clone(),
-            user_id: (!user_id.is_empty()).then(|| user_id.clone()),
-            connection_id: env.payload.connection_id().map(str::to_owned),
-            remote_user_id: env.payload.remote_id().map(str::to_owned),
+            conference_id: env.conference_id.as_str(),
+            uc_id: env.uc_id.as_deref(),
+            user_id: (!user_id.is_empty()).then_some(user_id.as_str()),
+            connection_id: env.payload.connection_id(),
+            remote_user_id: env.payload.remote_id(),
             payload_json,
             bus_partition: Some(self.partition),
             bus_offset: Some(pos.offset),
