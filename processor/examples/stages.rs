@@ -1,5 +1,6 @@
 //! Times the processor's stages in one thread on the records of a filled embedded log, without
-//! the disk: decoding (`decode_record`), the state machine (`PartitionState::apply`), and a
+//! the disk: decoding (`decode_record`), the state machine (`PartitionState::apply`, with the
+//! drop of the decoded record), and a
 //! flush's encoding (`plan_files`: rows to Arrow to zstd Parquet), every `FLUSH_RECORDS` records
 //! of a partition. It splits the cost that `scripts/bench-processor` measures end to end.
 //! Usage: `cargo run --release -p callscope-processor --example stages -- DATA_DIR [FLUSH_RECORDS]`
@@ -15,6 +16,15 @@ use callscope_processor::ProcessorConfig;
 use callscope_processor::state::{Mode, PartitionState, Position};
 use callscope_processor::writer::plan_files;
 use callscope_schemas::{Payload, decode_record};
+
+/// Counts allocations, to split them by stage as the time is split.
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+fn allocs() -> u64 {
+    let stats = GLOBAL.stats();
+    (stats.allocations + stats.reallocations) as u64
+}
 
 /// A partition's state, its records since the last flush, and their offset range.
 type Partition = (PartitionState, usize, Option<(i64, i64)>);
@@ -39,13 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let bytes: usize = messages.iter().map(|m| m.payload.len()).sum();
 
-    let started = Instant::now();
-    let mut decoded = Vec::with_capacity(messages.len());
-    for m in &messages {
-        decoded.push(decode_record(&m.payload)?);
-    }
-    let decode = started.elapsed();
-    // STAGES_DECODE_ONLY=N decodes N more times and stops: a profile of decoding alone.
+    // STAGES_DECODE_ONLY=N decodes every record N times and stops: a profile of decoding alone.
     if let Some(n) = std::env::var("STAGES_DECODE_ONLY")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -57,14 +61,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    let samples = decoded
-        .iter()
-        .flatten()
-        .filter(|e| matches!(e.payload, Payload::StatsSample(_)))
-        .count();
-
+    let mut samples = 0usize;
     let mut states: BTreeMap<i32, Partition> = BTreeMap::new();
-    let (mut apply, mut plan) = (Duration::ZERO, Duration::ZERO);
+    let (mut decode, mut apply, mut plan) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    // Allocations (and reallocations) made by each stage.
+    let (mut decode_n, mut apply_n, mut plan_n) = (0u64, 0u64, 0u64);
     let (mut files, mut file_bytes, mut rows) = (0usize, 0usize, 0usize);
     let mut flush = |state: &mut PartitionState,
                      partition: i32,
@@ -79,7 +80,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         drop(out);
         Ok(started.elapsed())
     };
-    for (m, envelopes) in messages.iter().zip(&decoded) {
+    // Each record is decoded, applied and dropped in turn, as the processor does: decoding
+    // them all first would leave apply reading cold memory.
+    for m in &messages {
+        let (started, before) = (Instant::now(), allocs());
+        let envelopes = decode_record(&m.payload)?;
+        decode += started.elapsed();
+        decode_n += allocs() - before;
+        samples += envelopes
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::StatsSample(_)))
+            .count();
         let (state, pending, range) = states.entry(m.partition).or_insert_with(|| {
             (
                 PartitionState::new(m.partition, config.state_config()),
@@ -87,24 +98,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None,
             )
         });
-        let started = Instant::now();
+        let (started, before) = (Instant::now(), allocs());
         for (i, env) in envelopes.iter().enumerate() {
             state.apply(env, Position::new(m.offset, i as u32), Mode::Live);
         }
+        drop(envelopes);
         apply += started.elapsed();
+        apply_n += allocs() - before;
         *range = Some(range.map_or((m.offset, m.offset), |(f, _)| (f, m.offset)));
         *pending += 1;
         if *pending >= flush_records {
+            let before = allocs();
             plan += flush(state, m.partition, range.take())?;
+            plan_n += allocs() - before;
             *pending = 0;
         }
     }
     for (partition, (state, _, range)) in &mut states {
-        let started = Instant::now();
+        let (started, before) = (Instant::now(), allocs());
         state.expire(i64::MAX / 2);
         apply += started.elapsed();
+        apply_n += allocs() - before;
+        let before = allocs();
         plan += flush(state, *partition, range.take())?;
+        plan_n += allocs() - before;
     }
+    let each = |n: u64| n as f64 / samples as f64;
     let per = |d: Duration| d.as_secs_f64() * 1e6 / samples as f64;
     let total = decode + apply + plan;
     println!(
@@ -113,9 +132,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / 1e6,
         file_bytes as f64 / 1e6
     );
-    println!("decode {:>7.2} us/sample", per(decode));
-    println!("apply  {:>7.2} us/sample", per(apply));
-    println!("plan   {:>7.2} us/sample", per(plan));
+    println!(
+        "decode {:>7.2} us/sample {:>7.1} allocations/sample",
+        per(decode),
+        each(decode_n)
+    );
+    println!(
+        "apply  {:>7.2} us/sample {:>7.1} allocations/sample",
+        per(apply),
+        each(apply_n)
+    );
+    println!(
+        "plan   {:>7.2} us/sample {:>7.1} allocations/sample",
+        per(plan),
+        each(plan_n)
+    );
     println!(
         "total  {:>7.2} us/sample = {:.0} samples/s on one thread (no disk)",
         per(total),

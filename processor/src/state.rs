@@ -1301,7 +1301,7 @@ fn snapshot(r: &StatsReport, kind: TrackKind, media: Media) -> CounterSnapshot {
             serde_json::Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
-        match key.as_str() {
+        match key {
             "ssrc" => {
                 s.ssrc = match v {
                     serde_json::Value::Number(n) => n.as_u64().and_then(|v| u32::try_from(v).ok()),
@@ -1507,7 +1507,6 @@ fn stats_sample_row<'a>(
     };
     let mut rest = Vec::new();
     for (key, v) in &report.other {
-        let key = key.as_str();
         let used = match key {
             k if k == kind_key => set(&mut kind, member_text(v)),
             "ssrc" => set(&mut row.ssrc, member_ssrc(v)),

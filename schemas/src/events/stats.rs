@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use super::members::Members;
+use super::members::{MemberKey, MemberName};
 
 use super::CommonFields;
 use crate::serde_util::{LenientF64, opt_string_or_number};
@@ -144,7 +145,7 @@ struct ReportWire {
     r#type: Option<String>,
     timestamp: Option<LenientF64>,
     /// In arrival order; sorted once by [`Members::from_unsorted`].
-    other: Vec<(String, Value)>,
+    other: Vec<(MemberName, Value)>,
 }
 
 /// `id` as a string or an integer.
@@ -179,8 +180,8 @@ impl<'de> Visitor<'de> for ReportWireVisitor {
             other: Vec::new(),
         };
         let (mut seen_id, mut seen_type, mut seen_ts) = (false, false, false);
-        while let Some(key) = map.next_key::<String>()? {
-            let seen = match key.as_str() {
+        while let Some(MemberKey(key)) = map.next_key::<MemberKey>()? {
+            let seen = match key.as_ref() {
                 "id" => {
                     report.id = map.next_value::<ReportId>()?.0;
                     std::mem::replace(&mut seen_id, true)
