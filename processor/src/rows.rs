@@ -806,7 +806,7 @@ pub struct StatsSampleRow<S = String> {
     pub candidate_type: Option<S>,
     pub protocol: Option<S>,
     pub relay_protocol: Option<S>,
-    pub other_json: Option<String>,
+    pub other_json: Option<S>,
 }
 
 impl<S: AsRef<str>> Row for StatsSampleRow<S> {
@@ -866,7 +866,7 @@ impl<S: AsRef<str>> Row for StatsSampleRow<S> {
             Cell::opt_as_str(self.candidate_type.as_ref()),
             Cell::opt_as_str(self.protocol.as_ref()),
             Cell::opt_as_str(self.relay_protocol.as_ref()),
-            Cell::opt_str(&self.other_json),
+            Cell::opt_as_str(self.other_json.as_ref()),
         ]);
     }
 }
@@ -941,7 +941,7 @@ impl<S: AsRef<str>> RowOf<StatsSampleRow> for StatsSampleRow<S> {
             candidate_type: self.candidate_type.as_ref().map(|v| v.as_ref().to_owned()),
             protocol: self.protocol.as_ref().map(|v| v.as_ref().to_owned()),
             relay_protocol: self.relay_protocol.as_ref().map(|v| v.as_ref().to_owned()),
-            other_json: self.other_json.clone(),
+            other_json: self.other_json.as_ref().map(|v| v.as_ref().to_owned()),
         }
     }
 }

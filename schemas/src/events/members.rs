@@ -142,14 +142,15 @@ impl Members {
     pub fn from_unsorted(mut members: Vec<(MemberName, Value)>) -> Self {
         // Stable, so equal names keep their arrival order and the last can win below.
         members.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(MemberName, Value)> = Vec::with_capacity(members.len());
-        for (key, value) in members {
-            match out.last_mut() {
-                Some(last) if last.0 == key => last.1 = value,
-                _ => out.push((key, value)),
+        // In place: of two equal names `later` is removed, its value kept in `kept`.
+        members.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
             }
-        }
-        Self(out)
+            same
+        });
+        Self(members)
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
@@ -282,18 +283,18 @@ mod tests {
     /// last of duplicate names kept.
     #[test]
     fn members_behave_as_a_json_map() {
-        let text = r#"{"b": 1, "a": "x", "c": [1], "b": 2, "é": null, "Z": true}"#;
+        let text = r#"{"b": 1, "a": "x", "c": [1], "b": 2, "é": null, "Z": true, "b": 3}"#;
         let members: Members = serde_json::from_str(text).unwrap();
         let map: Map<String, Value> = serde_json::from_str(text).unwrap();
         assert_eq!(members.len(), 5);
-        assert_eq!(members["b"], json!(2));
+        assert_eq!(members["b"], json!(3));
         assert_eq!(
             serde_json::to_string(&members).unwrap(),
             serde_json::to_string(&map).unwrap()
         );
         assert_eq!(
             serde_json::to_string(&members).unwrap(),
-            r#"{"Z":true,"a":"x","b":2,"c":[1],"é":null}"#
+            r#"{"Z":true,"a":"x","b":3,"c":[1],"é":null}"#
         );
         let keys: Vec<&str> = members.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["Z", "a", "b", "c", "é"]);
