@@ -16,6 +16,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use callscope_schemas::tables;
@@ -25,6 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::config::{OutputLocation, ProcessorConfig};
 use crate::error::ProcessorError;
@@ -262,7 +264,21 @@ pub fn encode_parquet(
             nulls_first: true,
         })
         .collect();
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder();
+    // Numbers are written plain (then zstd), not dictionary-encoded: counters, times and
+    // rates rarely repeat, so the dictionary filled up, was dropped for plain encoding, and
+    // cost a hash lookup per value on the way. Measured on the bench input: files 22 % smaller
+    // and encoding 8 % faster (docs/benchmarks.md). Strings keep their dictionaries (ids repeat).
+    for field in schema.fields() {
+        if matches!(
+            field.data_type(),
+            DataType::Int32 | DataType::Int64 | DataType::Float64 | DataType::Timestamp(..)
+        ) {
+            props =
+                props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    let props = props
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -527,6 +543,18 @@ mod tests {
         assert_eq!(rg.sorting_columns().map(Vec::len), Some(2));
         let schema = reader.schema().clone();
         assert!(schema.field_with_name("app_id").is_err());
+        // Numbers plain, strings with a dictionary, every column chunk zstd.
+        let descr = meta.file_metadata().schema_descr();
+        for (i, chunk) in rg.columns().iter().enumerate() {
+            let name = descr.column(i).name().to_owned();
+            assert!(matches!(chunk.compression(), Compression::ZSTD(_)), "{name}");
+            let dictionary = chunk.dictionary_page_offset().is_some();
+            match name.as_str() {
+                "received_at" | "overall" => assert!(!dictionary, "{name}"),
+                "conference_id" | "user_id" => assert!(dictionary, "{name}"),
+                _ => {}
+            }
+        }
         let back: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(back[0], batch);
     }
