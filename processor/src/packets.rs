@@ -17,7 +17,7 @@
 //! stream's values so far and starts a new run, so nothing counted is lost. `packetsLost` alone
 //! going down is not a restart (duplicates lower it).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use callscope_schemas::events::StatsReport;
 use serde_json::Value;
@@ -103,15 +103,36 @@ impl Totals {
 /// Accumulates the streams of one connection over its samples.
 #[derive(Debug, Clone, Default)]
 pub struct PacketTotals {
-    streams: HashMap<(Side, String), Stream>,
+    /// By side and SSRC (as text). A connection has a handful of streams: a list scanned
+    /// without a key to allocate, where a map keyed by `(Side, String)` made two `String`s a
+    /// report.
+    streams: Vec<(Side, String, Stream)>,
 }
 
-fn ssrc_key(r: &StatsReport) -> Option<String> {
+/// The SSRC of a report as text: `123` and `"123"` are the same stream.
+fn ssrc_key<'a>(r: &'a StatsReport, digits: &'a mut [u8; 10]) -> Option<Cow<'a, str>> {
     match r.other.get("ssrc")? {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(match n.as_u64().and_then(|v| u32::try_from(v).ok()) {
+            Some(v) => Cow::Borrowed(decimal(v, digits)),
+            None => Cow::Owned(n.to_string()),
+        }),
+        Value::String(s) if !s.trim().is_empty() => Some(Cow::Borrowed(s.trim())),
         _ => None,
     }
+}
+
+/// `n` in decimal, written into `buf`, as `n.to_string()` writes it, without allocating.
+pub(crate) fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 fn to_count(v: f64) -> i64 {
@@ -123,13 +144,25 @@ impl PacketTotals {
     /// Takes one stats sample's reports (full, cumulative).
     pub fn add(&mut self, reports: &[StatsReport]) {
         for r in reports {
-            let Some(ssrc) = ssrc_key(r) else { continue };
+            let mut digits = [0u8; 10];
+            let Some(ssrc) = ssrc_key(r, &mut digits) else {
+                continue;
+            };
             let n = |k: &str| r.number(k);
             let mut put = |side: Side, packets: Option<f64>, lost: Option<f64>| {
-                self.streams
-                    .entry((side, ssrc.clone()))
-                    .or_default()
-                    .update(packets, lost);
+                let at = match self
+                    .streams
+                    .iter()
+                    .position(|(s, k, _)| *s == side && *k == *ssrc)
+                {
+                    Some(at) => at,
+                    None => {
+                        self.streams
+                            .push((side, ssrc.clone().into_owned(), Stream::default()));
+                        self.streams.len() - 1
+                    }
+                };
+                self.streams[at].2.update(packets, lost);
             };
             match r.r#type.as_str() {
                 "inbound-rtp" => put(Side::Inbound, n("packetsReceived"), n("packetsLost")),
@@ -161,7 +194,7 @@ impl PacketTotals {
         let add = |slot: &mut Option<i64>, v: f64| {
             *slot = Some(slot.unwrap_or(0).saturating_add(to_count(v)));
         };
-        for ((side, _), s) in &self.streams {
+        for (side, _, s) in &self.streams {
             match side {
                 Side::Inbound => {
                     add(&mut t.received, s.packets());

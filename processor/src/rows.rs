@@ -74,9 +74,10 @@ pub trait Row {
     const TABLE: &'static str;
     /// The Hive partition values: `app_id` and `date` (`YYYY-MM-DD`).
     fn partition(&self) -> (&str, &str);
-    /// Appends the values of the file schema's columns, in order, to `out`: one buffer serves
-    /// every row of a batch (a `Vec` per row was a measurable share of a flush).
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>);
+    /// Gives the values of the file schema's columns, in order, to `out`: a `Vec` for
+    /// [`to_batch`] (one serves every row of a batch), the column builders themselves for
+    /// [`ColumnRows`], so a row costs no buffer of its own.
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E);
 }
 
 /// Another form of a row of `R`'s table, such as one that borrows its strings, which
@@ -271,6 +272,29 @@ fn push_cells(
     Ok(())
 }
 
+/// Appends a row's cells to the column builders as [`Row::cells`] gives them. A cell that
+/// does not fit its column is remembered, with its column, for the caller to refuse the row.
+struct ColumnSink<'c> {
+    columns: &'c mut [Column],
+    /// Cells given so far.
+    at: usize,
+    refused: Option<(usize, String)>,
+}
+
+impl<'a> Extend<Cell<'a>> for ColumnSink<'_> {
+    fn extend<I: IntoIterator<Item = Cell<'a>>>(&mut self, cells: I) {
+        for cell in cells {
+            if self.refused.is_none()
+                && let Some(column) = self.columns.get_mut(self.at)
+                && !column.push(&cell)
+            {
+                self.refused = Some((self.at, format!("{cell:?}")));
+            }
+            self.at += 1;
+        }
+    }
+}
+
 /// A batch of one Hive partition: `((app_id, date), batch)`.
 pub type PartitionBatch<'a> = ((&'a str, &'a str), RecordBatch);
 
@@ -407,9 +431,30 @@ impl<R: Row> ColumnRows<R> {
                 self.groups.len() - 1
             }
         };
-        let mut cells = Vec::with_capacity(schema.fields().len());
-        row.cells(&mut cells);
-        push_cells(table, &schema, &mut self.groups[at].1, &cells)
+        let columns = &mut self.groups[at].1;
+        let want = columns.len();
+        let mut sink = ColumnSink {
+            columns,
+            at: 0,
+            refused: None,
+        };
+        row.cells(&mut sink);
+        let (got, refused) = (sink.at, sink.refused);
+        if got != want {
+            return Err(RowError::Width { table, got, want });
+        }
+        match refused {
+            None => Ok(()),
+            Some((i, cell)) => {
+                let field = schema.field(i);
+                Err(RowError::Type {
+                    table,
+                    column: field.name().clone(),
+                    cell,
+                    data_type: field.data_type().clone(),
+                })
+            }
+        }
     }
 
     #[must_use]
@@ -703,7 +748,7 @@ impl<S: AsRef<str>> Row for EventRow<S> {
     fn partition(&self) -> (&str, &str) {
         (self.app_id.as_ref(), self.date.as_ref())
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Ts(self.received_at),
             Cell::opt_ts(self.client_ts),
@@ -814,7 +859,7 @@ impl<S: AsRef<str>> Row for StatsSampleRow<S> {
     fn partition(&self) -> (&str, &str) {
         (self.app_id.as_ref(), self.date.as_ref())
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Ts(self.received_at),
             Cell::Ts(self.sample_ts),
@@ -991,7 +1036,7 @@ impl<S: AsRef<str>> Row for TrackQualityRow<S> {
     fn partition(&self) -> (&str, &str) {
         (self.app_id.as_ref(), self.date.as_ref())
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Str(self.conference_id.as_ref()),
             Cell::I32(self.segment),
@@ -1100,7 +1145,7 @@ impl Row for ErrorRow {
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Ts(self.received_at),
             Cell::opt_ts(self.client_ts),
@@ -1146,7 +1191,7 @@ impl Row for FeedbackRow {
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Ts(self.received_at),
             Cell::opt_ts(self.client_ts),
@@ -1187,7 +1232,7 @@ impl Row for IntegrationRow {
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Ts(self.window_start),
             Cell::Ts(self.window_end),
@@ -1251,7 +1296,7 @@ impl Row for ConferenceRow {
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Str(&self.conference_id),
             Cell::I32(self.segment),
@@ -1341,7 +1386,7 @@ impl Row for FabricRow {
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Str(&self.conference_id),
             Cell::I32(self.segment),
@@ -1431,7 +1476,7 @@ impl Row for UserQualityRow {
     fn partition(&self) -> (&str, &str) {
         (&self.app_id, &self.date)
     }
-    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+    fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
         out.extend([
             Cell::Str(&self.conference_id),
             Cell::I32(self.segment),
@@ -1566,10 +1611,11 @@ mod tests {
             fn partition(&self) -> (&str, &str) {
                 ("a", "d")
             }
-            fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
-                let start = out.len();
-                self.0.cells(out);
-                out[start] = Cell::Null;
+            fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
+                let mut cells = Vec::new();
+                self.0.cells(&mut cells);
+                cells[0] = Cell::Null;
+                out.extend(cells);
             }
         }
         let err = to_batch(&[&Bad(FeedbackRow::default())]).unwrap_err();
@@ -1580,8 +1626,8 @@ mod tests {
             fn partition(&self) -> (&str, &str) {
                 ("a", "d")
             }
-            fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
-                out.push(Cell::Ts(1));
+            fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
+                out.extend([Cell::Ts(1)]);
             }
         }
         assert!(matches!(
@@ -1704,9 +1750,11 @@ mod tests {
             fn partition(&self) -> (&str, &str) {
                 ("a", "d")
             }
-            fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
-                self.0.cells(out);
-                out.pop();
+            fn cells<'a, E: Extend<Cell<'a>>>(&'a self, out: &mut E) {
+                let mut cells = Vec::new();
+                self.0.cells(&mut cells);
+                cells.pop();
+                out.extend(cells);
             }
         }
         impl Clone for Narrow {

@@ -19,6 +19,7 @@
 //!   segments whose start is not replayed, and numbers late segments the same way.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
 
 use callscope_schemas::enums::{ConferenceEndReason, IceEventType, StateChangeType};
 use callscope_schemas::envelope::APP_LEVEL_CONFERENCE_PREFIX;
@@ -28,7 +29,7 @@ use callscope_schemas::events::{
 use callscope_schemas::{Envelope, EventKind, Payload};
 use serde::{Deserialize, Serialize};
 
-use crate::packets::PacketTotals;
+use crate::packets::{PacketTotals, decimal};
 use crate::quality::{
     Aggregate, CounterSnapshot, CounterTracker, FabricTimeline, FailureReason, IceState,
     IceTransition, Interval, Media, Outcome, ReportedError, Score, SetupFailure, TrackKind,
@@ -322,6 +323,7 @@ struct Conference {
     deadline: i64,
     users: BTreeMap<String, User>,
     /// Keyed by (reporting user, connection id): connection ids are chosen by clients.
+    /// By `(user_id, connection_id)`; looked up through [`PairKey`] without copying them.
     fabrics: BTreeMap<(String, String), Fabric>,
     quality: BTreeMap<String, Quality>,
     feedback_sum: i64,
@@ -359,9 +361,10 @@ impl Conference {
                 if user.left {
                     return true;
                 }
+                let from: &dyn PairKey = &(user_id.as_str(), "");
                 let mut fabrics = self
                     .fabrics
-                    .range((user_id.clone(), String::new())..)
+                    .range::<dyn PairKey, _>((Bound::Included(from), Bound::Unbounded))
                     .take_while(|((u, _), _)| u == user_id)
                     .peekable();
                 fabrics.peek().is_some() && fabrics.all(|(_, f)| f.terminated)
@@ -998,8 +1001,9 @@ impl PartitionState {
             }
             Payload::StatsSample(sample) => {
                 fabric_mut(conf, &ctx, &sample.connection_id, Some(&sample.remote_id));
-                self.apply_stats(conf, key, env, &user_id, sample, mode, tracks);
-                return;
+                // Track rows are only produced live (a rebuild replays durable rows).
+                let tracks = (mode == Mode::Live).then_some(tracks);
+                self.apply_stats(conf, key, env, &user_id, sample, tracks);
             }
             // Kept in `events` only (user events were applied above); they do not change the
             // summaries.
@@ -1024,7 +1028,7 @@ impl PartitionState {
     }
 
     /// Feeds a stats sample's RTP reports to the fabric's counter tracker; every interval
-    /// becomes a track row (in live mode) and adds to its associated user's aggregate.
+    /// becomes a track row (in `tracks`, given in live mode) and adds to its associated user's aggregate.
     fn apply_stats(
         &self,
         conf: &mut Conference,
@@ -1032,13 +1036,12 @@ impl PartitionState {
         env: &Envelope,
         user_id: &str,
         sample: &StatsSample,
-        mode: Mode,
-        tracks: &mut ColumnRows<TrackQualityRow>,
+        mut tracks: Option<&mut ColumnRows<TrackQualityRow>>,
     ) {
         let segment = conf.segment;
         let Some(fabric) = conf
             .fabrics
-            .get_mut(&(user_id.to_owned(), sample.connection_id.clone()))
+            .get_mut(&(user_id, sample.connection_id.as_str()) as &dyn PairKey)
         else {
             return;
         };
@@ -1124,6 +1127,7 @@ impl PartitionState {
             };
             let after_gap = iv.gap | fabric.after_reset.remove(&report.id);
             let f: &Fabric = fabric;
+            // The SSRC map is keyed by the SSRC as text.
             let mut digits = [0u8; 10];
             let owner = iv.ssrc.and_then(|s| f.ssrcs.get(decimal(s, &mut digits)));
             let outgoing = matches!(kind, TrackKind::OutboundRtp | TrackKind::RemoteInboundRtp);
@@ -1156,7 +1160,7 @@ impl PartitionState {
                     }
                 }
             }
-            if mode == Mode::Live {
+            if let Some(tracks) = tracks.as_deref_mut() {
                 let codec = report
                     .text("codecId")
                     .and_then(|id| by_id.get(id))
@@ -1186,21 +1190,6 @@ impl PartitionState {
     }
 }
 
-/// `n` in decimal, written into `buf`: the SSRC map is keyed by the SSRC as text, and this
-/// looks a number up without allocating a `String` for it.
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or_default()
-}
-
 /// What [`fabric_mut`] needs to know about the envelope being applied.
 struct FabricCtx<'a> {
     user_id: &'a str,
@@ -1218,19 +1207,73 @@ fn fabric_mut<'c>(
     connection_id: &str,
     remote: Option<&str>,
 ) -> &'c mut Fabric {
+    let key: &dyn PairKey = &(ctx.user_id, connection_id);
+    if !conf.fabrics.contains_key(key) {
+        conf.fabrics.insert(
+            (ctx.user_id.to_owned(), connection_id.to_owned()),
+            Fabric::new(ctx.tracker, ctx.time, ctx.received),
+        );
+    }
     let fabric = conf
         .fabrics
-        .entry((ctx.user_id.to_owned(), connection_id.to_owned()))
-        .or_insert_with(|| Fabric::new(ctx.tracker, ctx.time, ctx.received));
+        .get_mut(key)
+        .expect("the fabric was inserted just above");
     fabric.last_event_time = fabric.last_event_time.max(ctx.time);
     fabric.last_received_at = fabric.last_received_at.max(ctx.received);
-    if let Some(uc) = ctx.uc_id {
+    if let Some(uc) = ctx.uc_id
+        && fabric.uc_id.as_deref() != Some(uc)
+    {
         fabric.uc_id = Some(uc.to_owned());
     }
     if fabric.remote_user_id.is_none() {
         fabric.remote_user_id = remote.map(str::to_owned);
     }
     fabric
+}
+
+/// A `(user_id, connection_id)` key, owned or borrowed: the fabrics map is searched with a
+/// pair of `&str` instead of a pair of new `String`s for every message.
+trait PairKey {
+    fn pair(&self) -> (&str, &str);
+}
+
+impl PairKey for (String, String) {
+    fn pair(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl PairKey for (&str, &str) {
+    fn pair(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn PairKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn PairKey + 'a) {
+        self
+    }
+}
+
+// Ordered as the owned tuple is, as `Borrow` requires.
+impl PartialEq for dyn PairKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.pair() == other.pair()
+    }
+}
+
+impl Eq for dyn PairKey + '_ {}
+
+impl PartialOrd for dyn PairKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn PairKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.pair().cmp(&other.pair())
+    }
 }
 
 /// Kinds that follow a call's end (hang-up, presence, rating): they do not open a segment on
@@ -1943,6 +1986,28 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6
+    }
+
+    /// Borrowed keys find what owned keys find, and a range from `(user, "")` runs over that
+    /// user's fabrics in order, as with `(String, String)` bounds.
+    #[test]
+    fn fabrics_are_found_by_borrowed_keys() {
+        let mut map: BTreeMap<(String, String), i32> = BTreeMap::new();
+        for (i, (u, c)) in [("bob", "pc2"), ("alice", "pc9"), ("bob", "pc1"), ("bo", "pc0")]
+            .into_iter()
+            .enumerate()
+        {
+            map.insert((u.to_owned(), c.to_owned()), i as i32);
+        }
+        assert_eq!(map.get(&("bob", "pc1") as &dyn PairKey), Some(&2));
+        assert_eq!(map.get(&("bob", "pc3") as &dyn PairKey), None);
+        let from: &dyn PairKey = &("bob", "");
+        let bobs: Vec<i32> = map
+            .range::<dyn PairKey, _>((Bound::Included(from), Bound::Unbounded))
+            .take_while(|((u, _), _)| u == "bob")
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(bobs, [2, 0]);
     }
 
     #[test]

@@ -547,7 +547,10 @@ mod tests {
         let descr = meta.file_metadata().schema_descr();
         for (i, chunk) in rg.columns().iter().enumerate() {
             let name = descr.column(i).name().to_owned();
-            assert!(matches!(chunk.compression(), Compression::ZSTD(_)), "{name}");
+            assert!(
+                matches!(chunk.compression(), Compression::ZSTD(_)),
+                "{name}"
+            );
             let dictionary = chunk.dictionary_page_offset().is_some();
             match name.as_str() {
                 "received_at" | "overall" => assert!(!dictionary, "{name}"),
