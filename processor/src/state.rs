@@ -36,8 +36,9 @@ use crate::quality::{
     TrackerConfig, Update, WebRtcFunction, evaluate, score_interval,
 };
 use crate::rows::{
-    ColumnRows, ConferenceRow, ErrorRow, EventRow, FabricRow, FeedbackRow, IntegrationRow,
-    StatsSampleRow, TrackQualityRow, UserQualityRow, utc_date,
+    ColumnRows, ConferenceRow, ErrorRow, EventColumns, EventRow, FabricRow, FeedbackRow,
+    IntegrationRow, StatsSampleColumns, StatsSampleRow, TrackQualityColumns, TrackQualityRow,
+    UserQualityRow, utc_date,
 };
 
 /// `conferences.end_reason` of a segment closed to bound memory.
@@ -144,9 +145,9 @@ pub struct Summary {
 pub struct Output {
     // The three tables with rows for every sample are held as Arrow columns from the start (see
     // [`ColumnRows`]).
-    pub events: ColumnRows<EventRow>,
-    pub stats_samples: ColumnRows<StatsSampleRow>,
-    pub track_quality: ColumnRows<TrackQualityRow>,
+    pub events: ColumnRows<EventRow, EventColumns>,
+    pub stats_samples: ColumnRows<StatsSampleRow, StatsSampleColumns>,
+    pub track_quality: ColumnRows<TrackQualityRow, TrackQualityColumns>,
     pub errors: Vec<ErrorRow>,
     pub feedback: Vec<FeedbackRow>,
     pub integration: Vec<IntegrationRow>,
@@ -811,7 +812,7 @@ impl PartitionState {
         env: &Envelope,
         pos: Position,
         mode: Mode,
-        tracks: &mut ColumnRows<TrackQualityRow>,
+        tracks: &mut ColumnRows<TrackQualityRow, TrackQualityColumns>,
     ) {
         let received = env.received_at_ms;
         let time = event_time(env);
@@ -1036,7 +1037,7 @@ impl PartitionState {
         env: &Envelope,
         user_id: &str,
         sample: &StatsSample,
-        mut tracks: Option<&mut ColumnRows<TrackQualityRow>>,
+        mut tracks: Option<&mut ColumnRows<TrackQualityRow, TrackQualityColumns>>,
     ) {
         let segment = conf.segment;
         let Some(fabric) = conf
@@ -1993,9 +1994,14 @@ mod tests {
     #[test]
     fn fabrics_are_found_by_borrowed_keys() {
         let mut map: BTreeMap<(String, String), i32> = BTreeMap::new();
-        for (i, (u, c)) in [("bob", "pc2"), ("alice", "pc9"), ("bob", "pc1"), ("bo", "pc0")]
-            .into_iter()
-            .enumerate()
+        for (i, (u, c)) in [
+            ("bob", "pc2"),
+            ("alice", "pc9"),
+            ("bob", "pc1"),
+            ("bo", "pc0"),
+        ]
+        .into_iter()
+        .enumerate()
         {
             map.insert((u.to_owned(), c.to_owned()), i as i32);
         }
@@ -2068,6 +2074,10 @@ mod tests {
         let records = scenario::records(MAIN, T0);
         feed(&mut state, &records, 0, Mode::Live);
         let out = state.take_output();
+        // The column builders hold what the rows the tests read say (checked table by table
+        // inside `batches`), and the flush encodes them.
+        let files = crate::writer::plan_files(3, Some((0, 99)), &out, 1024).unwrap();
+        assert!(files.iter().any(|f| f.table == "stats_samples" && f.rows == 18));
         let envelopes: usize = records.iter().map(Vec::len).sum();
         assert_eq!(out.events.len(), envelopes);
         assert_eq!(out.events.rows[0].bus_partition, Some(3));

@@ -30,7 +30,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::config::{OutputLocation, ProcessorConfig};
 use crate::error::ProcessorError;
-use crate::rows::{ColumnRows, Row, RowError, file_schema, to_batch};
+use crate::rows::{ColumnRows, ColumnSet, Row, RowError, file_schema, to_batch};
 use crate::state::{Output, Position, Summary};
 
 /// zstd level: 3 is zstd's default, a good ratio at a speed that keeps up with ingest.
@@ -350,8 +350,8 @@ pub fn summary_file_name(partition: i32, first: Position) -> String {
     }
 }
 
-fn encode_columns<R: Row>(
-    rows: &ColumnRows<R>,
+fn encode_columns<R: Row, C: ColumnSet>(
+    rows: &ColumnRows<R, C>,
     name: &str,
     row_group_rows: usize,
     out: &mut Vec<PlannedFile>,
