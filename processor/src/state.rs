@@ -2077,7 +2077,11 @@ mod tests {
         // The column builders hold what the rows the tests read say (checked table by table
         // inside `batches`), and the flush encodes them.
         let files = crate::writer::plan_files(3, Some((0, 99)), &out, 1024).unwrap();
-        assert!(files.iter().any(|f| f.table == "stats_samples" && f.rows == 18));
+        assert!(
+            files
+                .iter()
+                .any(|f| f.table == "stats_samples" && f.rows == 18)
+        );
         let envelopes: usize = records.iter().map(Vec::len).sum();
         assert_eq!(out.events.len(), envelopes);
         assert_eq!(out.events.rows[0].bus_partition, Some(3));
