@@ -121,7 +121,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
     if first == Some(&b'[') {
         // One pass over the bytes when the record is good (the common case); the item-by-item
         // pass below, which scans them twice, only runs to say what is wrong with a bad one.
-        if let Ok(envelopes) = serde_json::from_slice::<Vec<Envelope>>(bytes)
+        if let Ok(envelopes) = crate::envelope::json_from_bytes::<Vec<Envelope>>(bytes)
             && envelopes
                 .iter()
                 .all(|e| (1..=SCHEMA_VERSION).contains(&e.v))
