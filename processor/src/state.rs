@@ -1874,8 +1874,11 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
         let mut merged = q.audio.clone();
         merged.merge(&q.video);
         let means = merged.mean();
-        let mean_mos = q.audio.mean().score;
-        let mean_video = q.video.mean().score;
+        let (audio, video) = (q.audio.mean(), q.video.mean());
+        let (mean_mos, mean_video) = (audio.score, video.score);
+        // Audio and video bitrates differ by two orders of magnitude: each is a mean over its
+        // own intervals, and the user's is their sum, not their mean.
+        let (audio_bitrate, video_bitrate) = (audio.bitrate_bps, video.bitrate_bps);
         if let Some(m) = mean_mos
             && worst_mos.as_ref().is_none_or(|(w, _)| m < *w)
         {
@@ -1908,13 +1911,18 @@ fn summarize(key: &ConfKey, conf: &Conference, end_reason: &str) -> Summary {
                     .saturating_sub(joined.unwrap_or(u.first_seen))
                     .max(0)
             }),
-            measured_ms: ms(merged.weight_ms).unwrap_or(0),
+            measured_ms: ms(merged.coverage.total_ms()).unwrap_or(0),
             mean_mos,
             mean_video_score: mean_video,
             mean_loss_pct: means.loss_pct,
             mean_jitter_ms: means.jitter_ms,
             mean_rtt_ms: means.rtt_ms,
-            mean_bitrate_bps: means.bitrate_bps,
+            mean_bitrate_bps: match (audio_bitrate, video_bitrate) {
+                (None, None) => None,
+                (a, v) => Some(a.unwrap_or(0.0) + v.unwrap_or(0.0)),
+            },
+            mean_audio_bitrate_bps: audio_bitrate,
+            mean_video_bitrate_bps: video_bitrate,
             worst_interval_start: q.audio.worst.or(q.video.worst).and_then(|w| ms(w.start_ms)),
             worst_interval_mos: q.audio.worst.map(|w| w.score.value()),
             worst_interval_video_score: q.video.worst.map(|w| w.score.value()),
@@ -2325,11 +2333,18 @@ mod tests {
             (Some(0.5), Some(0.5))
         );
         assert_close(bob.mean_loss_pct, 100.0 * 50.0 / 1050.0 / 2.0, "bob loss");
+        // Audio only: the user's bitrate is the audio one.
         assert_close(
             bob.mean_bitrate_bps,
             (1_000_000.0 + 50_000.0) / 2.0,
             "bob bitrate",
         );
+        assert_close(
+            bob.mean_audio_bitrate_bps,
+            (1_000_000.0 + 50_000.0) / 2.0,
+            "bob audio bitrate",
+        );
+        assert_eq!(bob.mean_video_bitrate_bps, None);
         assert_eq!(bob.worst_interval_start, Some(T0 + 10_000));
         assert_close(bob.worst_interval_mos, MOS_LOSSY, "bob worst");
         assert_eq!(bob.browser.as_deref(), Some("Firefox"));

@@ -152,7 +152,28 @@ fn column(field: &arrow::datatypes::Field, rows: &[Row]) -> ArrayRef {
 
 /// Writes `rows` as one zstd Parquet file of `table` in the Hive layout the processor uses.
 fn write(root: &Path, table: &str, app: &str, date: &str, file: &str, rows: &[Row]) -> PathBuf {
-    let schema = tables::file_schema(&tables::schema(table).unwrap());
+    write_without(root, table, app, date, file, rows, &[])
+}
+
+/// [`write`], in the file schema without the columns `absent`: a file written before a
+/// release added them.
+fn write_without(
+    root: &Path,
+    table: &str,
+    app: &str,
+    date: &str,
+    file: &str,
+    rows: &[Row],
+    absent: &[&str],
+) -> PathBuf {
+    let full = tables::file_schema(&tables::schema(table).unwrap());
+    let schema = Arc::new(arrow::datatypes::Schema::new(
+        full.fields()
+            .iter()
+            .filter(|f| !absent.contains(&f.name().as_str()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
     for r in rows {
         for (name, _) in r {
             assert!(schema.field_with_name(name).is_ok(), "{table}.{name}");
@@ -1643,6 +1664,48 @@ async fn a_new_file_shows_up_in_the_next_request() {
         ids(&after["conferences"], "conference_id"),
         ["cA5", "cA3", "cA2", "cA1"]
     );
+}
+
+#[actix_web::test]
+async fn a_file_from_before_a_column_was_added_reads_it_as_null() {
+    // `user_quality.mean_audio_bitrate_bps` and `mean_video_bitrate_bps` came after files
+    // already written: such a file still answers, the new columns null, the others as written.
+    let f = fixture_with(|c| c.limits.cache_ttl_ms = 0);
+    write_without(
+        &f.root,
+        "user_quality",
+        "appA",
+        DAY,
+        "part-old.parquet",
+        &[vec![
+            ("conference_id", S("cA1")),
+            ("user_id", S("olduser")),
+            ("measured_ms", I(20_000)),
+            ("mean_bitrate_bps", F(870_000.0)),
+        ]],
+        &["mean_audio_bitrate_bps", "mean_video_bitrate_bps"],
+    );
+    let q = json!({"sql": "SELECT measured_ms, mean_bitrate_bps, mean_audio_bitrate_bps, \
+        mean_video_bitrate_bps FROM user_quality WHERE user_id = 'olduser'"});
+    let a = sql(&f, &f.key_a, q).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(
+        a.json()["rows"],
+        json!([{"measured_ms": 20_000, "mean_bitrate_bps": 870_000.0,
+                "mean_audio_bitrate_bps": null, "mean_video_bitrate_bps": null}])
+    );
+    // The conference view reads every column of the user's row too.
+    let conf = get(&f, Some(&f.key_a), "/api/v1/conferences/cA1").await;
+    assert_eq!(conf.status, 200, "{:?}", conf.body);
+    let old = conf.json()["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user_id"] == "olduser")
+        .cloned()
+        .unwrap();
+    assert_eq!(old["mean_video_bitrate_bps"], Value::Null);
+    assert_eq!(old["measured_ms"], 20_000);
 }
 
 #[actix_web::test]

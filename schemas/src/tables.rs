@@ -333,14 +333,18 @@ pub fn user_quality_schema() -> SchemaRef {
         ts("joined_at", N),
         ts("left_at", N),
         int64("duration_ms", N),
-        // time covered by track_quality intervals
+        // time covered by the user's scored track_quality intervals, each instant once (audio
+        // and video, or two receivers, over the same 10 s count 10 s)
         int64("measured_ms", NN),
         float("mean_mos"),
         float("mean_video_score"),
         float("mean_loss_pct"),
         float("mean_jitter_ms"),
         float("mean_rtt_ms"),
+        // audio + video: the mean bitrate of the user's media as one receiver gets it
         float("mean_bitrate_bps"),
+        float("mean_audio_bitrate_bps"),
+        float("mean_video_bitrate_bps"),
         ts("worst_interval_start", N),
         float("worst_interval_mos"),
         float("worst_interval_video_score"),

@@ -134,11 +134,81 @@ impl WorstInterval {
     }
 }
 
+/// Ranges a [`Coverage`] keeps at most. Past that, the two nearest ranges are joined and the
+/// gap between them counts as covered: memory stays bounded whatever the gaps.
+pub const COVERAGE_RANGES: usize = 256;
+
+/// The time covered by a set of intervals, each instant counted once: sorted, disjoint
+/// `[start, end)` ranges in ms, joined where they overlap or touch. One track's intervals follow
+/// each other and stay one range; audio and video of the same user, or two receivers of the
+/// same stream, overlap and are not counted twice. The union is a minimum and maximum of
+/// bounds, so merging parts gives the one-pass result exactly, in any order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage(Vec<(f64, f64)>);
+
+impl Coverage {
+    /// Adds `[start, end)`; an empty, reversed or non-finite range adds nothing.
+    pub fn add(&mut self, start: f64, end: f64) {
+        if !(start.is_finite() && end.is_finite() && end > start) {
+            return;
+        }
+        // Ranges `first..last` overlap or touch the new one: their ends reach its start and
+        // their starts do not pass its end.
+        let first = self.0.partition_point(|&(_, e)| e < start);
+        let last = first + self.0[first..].partition_point(|&(s, _)| s <= end);
+        if first == last {
+            self.0.insert(first, (start, end));
+        } else {
+            let joined = (self.0[first].0.min(start), self.0[last - 1].1.max(end));
+            self.0.splice(first..last, [joined]);
+        }
+        if self.0.len() > COVERAGE_RANGES {
+            self.join_nearest();
+        }
+    }
+
+    fn join_nearest(&mut self) {
+        let nearest = self
+            .0
+            .windows(2)
+            .enumerate()
+            .min_by(|(_, a), (_, b)| (a[1].0 - a[0].1).total_cmp(&(b[1].0 - b[0].1)))
+            .map(|(at, _)| at);
+        if let Some(at) = nearest {
+            self.0[at].1 = self.0[at + 1].1;
+            self.0.remove(at + 1);
+        }
+    }
+
+    /// Folds `other` in: the union of both.
+    pub fn merge(&mut self, other: &Self) {
+        for &(start, end) in &other.0 {
+            self.add(start, end);
+        }
+    }
+
+    /// Time covered, ms.
+    #[must_use]
+    pub fn total_ms(&self) -> f64 {
+        self.0.iter().map(|(s, e)| e - s).sum()
+    }
+
+    /// The disjoint ranges, in order.
+    #[must_use]
+    pub fn ranges(&self) -> &[(f64, f64)] {
+        &self.0
+    }
+}
+
 /// Time-weighted quality aggregate over any set of intervals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
-    /// Duration of the intervals with metrics (gaps excluded).
+    /// Duration of the intervals with metrics (gaps excluded), summed: two intervals over the
+    /// same time count twice. [`Aggregate::coverage`] counts that time once.
     pub weight_ms: f64,
+    /// The time the intervals with metrics cover.
+    #[serde(default)]
+    pub coverage: Coverage,
     pub gap_ms: f64,
     pub intervals: u64,
     pub gaps: u64,
@@ -178,6 +248,7 @@ impl Default for Aggregate {
     fn default() -> Self {
         Self {
             weight_ms: 0.0,
+            coverage: Coverage::default(),
             gap_ms: 0.0,
             intervals: 0,
             gaps: 0,
@@ -256,6 +327,7 @@ impl Aggregate {
         }
         self.intervals += 1;
         self.weight_ms += w;
+        self.coverage.add(interval.start_ms, interval.end_ms);
 
         self.packets_expected = self
             .packets_expected
@@ -318,6 +390,7 @@ impl Aggregate {
     /// Folds `other` in; the result is the aggregate of both sets of intervals.
     pub fn merge(&mut self, other: &Self) {
         self.weight_ms += other.weight_ms;
+        self.coverage.merge(&other.coverage);
         self.gap_ms += other.gap_ms;
         self.intervals += other.intervals;
         self.gaps += other.gaps;
@@ -558,6 +631,63 @@ mod tests {
         assert_eq!(a.intervals, 3);
     }
 
+    #[test]
+    fn coverage_counts_overlapping_time_once() {
+        let mut c = Coverage::default();
+        // Audio and video of one user over the same 10 s: 10 s, not 20.
+        c.add(0.0, 10_000.0);
+        c.add(0.0, 10_000.0);
+        assert_eq!(c.total_ms(), 10_000.0);
+        // A second receiver, offset by 5 s: the union runs to 15 s.
+        c.add(5_000.0, 15_000.0);
+        assert_eq!(c.ranges(), &[(0.0, 15_000.0)]);
+        // The next interval of a track touches the last one: still one range.
+        c.add(15_000.0, 25_000.0);
+        assert_eq!(c.ranges(), &[(0.0, 25_000.0)]);
+        // After a 5 s gap, a second range; then one that bridges the gap joins all three.
+        c.add(30_000.0, 40_000.0);
+        assert_eq!(c.ranges(), &[(0.0, 25_000.0), (30_000.0, 40_000.0)]);
+        assert_eq!(c.total_ms(), 35_000.0);
+        c.add(20_000.0, 32_000.0);
+        assert_eq!(c.ranges(), &[(0.0, 40_000.0)]);
+        // Earlier than everything, and nothing for empty, reversed or non-finite ranges.
+        c.add(-10_000.0, -5_000.0);
+        c.add(50.0, 50.0);
+        c.add(60.0, 10.0);
+        c.add(f64::NAN, 1.0);
+        c.add(0.0, f64::INFINITY);
+        assert_eq!(c.ranges(), &[(-10_000.0, -5_000.0), (0.0, 40_000.0)]);
+        assert_eq!(c.total_ms(), 45_000.0);
+    }
+
+    #[test]
+    fn coverage_stays_bounded_and_counts_joined_gaps() {
+        // 300 ranges of 1 ms, 9 ms apart: the 44 past the bound are joined to a neighbour,
+        // each adding its 9 ms gap: 300 + 44 · 9 = 696 ms in 256 ranges.
+        let mut c = Coverage::default();
+        for k in 0..300 {
+            let start = f64::from(k) * 10.0;
+            c.add(start, start + 1.0);
+        }
+        assert_eq!(c.ranges().len(), COVERAGE_RANGES);
+        assert_eq!(c.total_ms(), 696.0);
+    }
+
+    #[test]
+    fn aggregate_coverage_skips_gaps() {
+        let mut a = Aggregate::new();
+        a.add(&iv(0.0, 10_000.0), None);
+        a.add(&iv(0.0, 10_000.0), None);
+        a.add(
+            &Interval {
+                gap: true,
+                ..iv(10_000.0, 20_000.0)
+            },
+            None,
+        );
+        assert_eq!((a.weight_ms, a.coverage.total_ms()), (20_000.0, 10_000.0));
+    }
+
     fn arb_interval() -> impl Strategy<Value = (Interval, Option<Score>)> {
         let metric = |hi: f64| prop::option::weighted(0.8, 0.0f64..hi);
         (
@@ -643,6 +773,7 @@ mod tests {
             (&a.score, &b.score),
         ];
         close(a.weight_ms, b.weight_ms)
+            && a.coverage == b.coverage
             && close(a.gap_ms, b.gap_ms)
             && (a.intervals, a.gaps, a.rejected) == (b.intervals, b.gaps, b.rejected)
             && (a.first_start_ms, a.last_end_ms) == (b.first_start_ms, b.last_end_ms)

@@ -18,7 +18,9 @@ pub mod emos;
 pub mod setup;
 pub mod video;
 
-pub use aggregate::{Aggregate, BandTimes, Means, MetricAcc, ResolutionTimes, WorstInterval};
+pub use aggregate::{
+    Aggregate, BandTimes, Coverage, Means, MetricAcc, ResolutionTimes, WorstInterval,
+};
 pub use bands::{Band, Score, audio_band, video_band};
 pub use counters::{
     CounterSnapshot, CounterTracker, IgnoreCause, Interval, Media, ResetCause, TrackKind,

@@ -334,7 +334,8 @@ def user(t0, name, joined, browser, version, os_, app, site, duration, **kw):
            "app_version": app, "site_id": site, "joined_at": t0 + joined + 50, "left_at": None,
            "duration_ms": duration, "measured_ms": 0, "mean_mos": None, "mean_video_score": None,
            "mean_loss_pct": None, "mean_jitter_ms": None, "mean_rtt_ms": None,
-           "mean_bitrate_bps": None, "worst_interval_start": None, "worst_interval_mos": None,
+           "mean_bitrate_bps": None, "mean_audio_bitrate_bps": None,
+           "mean_video_bitrate_bps": None, "worst_interval_start": None, "worst_interval_mos": None,
            "worst_interval_video_score": None, "share_excellent": None, "share_good": None,
            "share_fair": None, "share_poor": None, "share_bad": None, "feedback_overall": None}
     row.update(kw)
@@ -350,23 +351,27 @@ PARTICIPANTS_A = [
     user(T0, "bob", 100, "Firefox", "121", "Windows", "2.1", "hq", 50_400, measured_ms=20_000,
          mean_mos=BOB_MOS, mean_loss_pct=(A_LOSSY_LOSS + 0) / 2, mean_jitter_ms=10.0,
          mean_rtt_ms=20.0, mean_bitrate_bps=(1_000_000 + 50_000) / 2,
+         mean_audio_bitrate_bps=(1_000_000 + 50_000) / 2,
          worst_interval_start=T0 + 10_000, worst_interval_mos=A_LOSSY,
          **shares([audio_band(A_LOSSY), audio_band(A_CLEAN)])),
     # carol: 250 → left 51 050; one clean interval measured by bob (32 000 bit/s, jitter 20 ms)
     user(T0, "carol", 200, "Safari", "17", "iOS", "2.0", "hq", 50_800, left_at=T0 + 51_050,
          measured_ms=10_000, mean_mos=CAROL_MOS, mean_loss_pct=0.0, mean_jitter_ms=20.0,
-         mean_rtt_ms=None, mean_bitrate_bps=32_000.0, worst_interval_start=T0 + 10_000,
+         mean_rtt_ms=None, mean_bitrate_bps=32_000.0, mean_audio_bitrate_bps=32_000.0,
+         worst_interval_start=T0 + 10_000,
          worst_interval_mos=CAROL_MOS, feedback_overall=4, **shares([audio_band(A_CAROL)])),
 ]
 PARTICIPANTS_B = [
     # dave: 50 → feedback received 31 050
     user(TB, "dave", 0, "Chrome", "121", "Linux", "2.2", "hq", 31_000, feedback_overall=5),
-    # erin: 150 → hang-up received 30 550; one audio and one video interval of 10 s each,
-    # aggregated together (docs/processor.md: loss, jitter, RTT, bitrate, bands over both)
-    user(TB, "erin", 100, "Chrome", "121", "Android", "2.2", "remote", 30_400, measured_ms=20_000,
+    # erin: 150 → hang-up received 30 550; one audio and one video interval over the same 10 s:
+    # measured 10 s, not 20; loss, jitter, RTT and bands over both (docs/processor.md); the
+    # bitrate is audio's mean plus video's, each over its own intervals
+    user(TB, "erin", 100, "Chrome", "121", "Android", "2.2", "remote", 30_400, measured_ms=10_000,
          mean_mos=ERIN_MOS, mean_video_score=ERIN_VIDEO, mean_loss_pct=(5.0 + 0.0) / 2,
          mean_jitter_ms=(5.0 + 0.0) / 2, mean_rtt_ms=50.0,
-         mean_bitrate_bps=(240_000 + 1_500_000) / 2, worst_interval_start=TB + 10_000,
+         mean_bitrate_bps=240_000 + 1_500_000, mean_audio_bitrate_bps=240_000.0,
+         mean_video_bitrate_bps=1_500_000.0, worst_interval_start=TB + 10_000,
          worst_interval_mos=ERIN_MOS, worst_interval_video_score=ERIN_VIDEO,
          **shares([audio_band(B_AUDIO), video_band(B_VIDEO)])),
 ]
