@@ -5,6 +5,11 @@
 //! of a partition. It splits the cost that `scripts/bench-processor` measures end to end.
 //! Usage: `cargo run --release -p callscope-processor --example stages -- DATA_DIR [FLUSH_RECORDS]`
 //! where DATA_DIR holds the `bus.redb` that `callscope ingest --data-dir DATA_DIR` filled.
+//!
+//! `plan` is also split by table for `events`, `stats_samples` and `track_quality`: their sorted
+//! batches, then their Parquet encoding. `STAGES_FLOOR=N` instead
+//! times N passes of what no design of the processor can skip on this bus: serde_json scanning each
+//! record without building anything (`IgnoredAny`), next to the full `decode_record`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +19,7 @@ use callscope_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use callscope_bus::{Bus, ConsumerEvent, Message};
 use callscope_processor::ProcessorConfig;
 use callscope_processor::state::{Mode, PartitionState, Position};
-use callscope_processor::writer::plan_files;
+use callscope_processor::writer::{encode_parquet, plan_files};
 use callscope_schemas::{Payload, decode_record};
 
 /// Counts allocations, to split them by stage as the time is split.
@@ -61,7 +66,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
+    let samples_in = |messages: &[Message]| -> Result<usize, Box<dyn std::error::Error>> {
+        let mut n = 0;
+        for m in messages {
+            n += decode_record(&m.payload)?
+                .iter()
+                .filter(|e| matches!(e.payload, Payload::StatsSample(_)))
+                .count();
+        }
+        Ok(n)
+    };
+    if let Some(passes) = std::env::var("STAGES_FLOOR")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        let samples = samples_in(&messages)? as f64 * f64::from(passes.max(1));
+        let started = Instant::now();
+        for _ in 0..passes.max(1) {
+            for m in &messages {
+                let text = std::str::from_utf8(&m.payload)?;
+                std::hint::black_box(serde_json::from_str::<serde::de::IgnoredAny>(text)?);
+            }
+        }
+        let scan = started.elapsed();
+        let started = Instant::now();
+        for _ in 0..passes.max(1) {
+            for m in &messages {
+                std::hint::black_box(decode_record(&m.payload)?);
+            }
+        }
+        let decode = started.elapsed();
+        println!(
+            "json scan (IgnoredAny) {:>7.2} us/sample",
+            scan.as_secs_f64() * 1e6 / samples
+        );
+        println!(
+            "decode_record          {:>7.2} us/sample",
+            decode.as_secs_f64() * 1e6 / samples
+        );
+        return Ok(());
+    }
     let mut samples = 0usize;
+    // The part of `plan` of each table held as columns: its sorted batches, then their Parquet
+    // encoding.
+    let mut split_times = [(Duration::ZERO, Duration::ZERO); 3];
     let mut states: BTreeMap<i32, Partition> = BTreeMap::new();
     let (mut decode, mut apply, mut plan) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     // Allocations (and reallocations) made by each stage.
@@ -72,12 +120,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                      range: Option<(i64, i64)>|
      -> Result<Duration, Box<dyn std::error::Error>> {
         let started = Instant::now();
-        let out = state.take_output();
+        let mut out = state.take_output();
         rows += out.row_count();
+        // The three tables held as columns are encoded here as `plan_files` encodes them, each
+        // timed on its own, then cleared; `plan_files` encodes the rest.
+        macro_rules! split {
+            ($i:expr, $table:expr, $rows:expr) => {
+                let split = Instant::now();
+                let batches = $rows.batches()?;
+                split_times[$i].0 += split.elapsed();
+                let split = Instant::now();
+                for (_, batch) in &batches {
+                    let bytes = encode_parquet($table, batch, config.row_group_rows)?;
+                    files += 1;
+                    file_bytes += bytes.len();
+                }
+                drop(batches);
+                $rows.clear();
+                split_times[$i].1 += split.elapsed();
+            };
+        }
+        split!(0, "events", out.events);
+        split!(1, "stats_samples", out.stats_samples);
+        split!(2, "track_quality", out.track_quality);
         let planned = plan_files(partition, range, &out, config.row_group_rows)?;
         files += planned.len();
         file_bytes += planned.iter().map(|f| f.bytes.len()).sum::<usize>();
-        drop(out);
         Ok(started.elapsed())
     };
     // Each record is decoded, applied and dropped in turn, as the processor does: decoding
@@ -147,6 +215,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         per(plan),
         each(plan_n)
     );
+    for (table, (batches, parquet)) in ["events", "stats_samples", "track_quality"]
+        .iter()
+        .zip(split_times)
+    {
+        println!(
+            "  {table:<14} batches {:>6.2} us/sample, parquet {:>6.2} us/sample",
+            per(batches),
+            per(parquet)
+        );
+    }
     println!(
         "total  {:>7.2} us/sample = {:.0} samples/s on one thread (no disk)",
         per(total),
