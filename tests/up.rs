@@ -1,6 +1,8 @@
 //! `callscope up` end to end, through the real binary: simulated calls go in over HTTP, and every
 //! acknowledged sample is in the Parquet tables exactly once, also after the whole process is killed with
-//! SIGKILL in the middle of processing and started again.
+//! SIGKILL in the middle of processing and started again. On the embedded log, on the real Kafka broker,
+//! and with the tables (and the processor's checkpoints) in an S3 bucket of a real S3-compatible server
+//! (moto's, from PyPI, installed by scripts/setup).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -26,6 +28,125 @@ struct Up {
     query: String,
 }
 
+/// How `up` runs: on Kafka (with this consumer group) or the embedded log, and extra environment
+/// (the S3 settings).
+#[derive(Default)]
+struct Opts {
+    kafka_group: Option<String>,
+    env: Vec<(String, String)>,
+}
+
+/// An S3-compatible server (moto's, `python -m moto.server`) on a free port, with one bucket; killed on
+/// drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+const BUCKET: &str = "callscope-test";
+
+impl S3Server {
+    fn start() -> S3Server {
+        let python = std::env::var_os("CALLSCOPE_PYTHON").map_or_else(
+            || Path::new("/var/cache/callscope/venv/bin/python").to_path_buf(),
+            std::path::PathBuf::from,
+        );
+        assert!(
+            python.exists(),
+            "no Python with moto at {} (set CALLSCOPE_PYTHON, or run scripts/setup)",
+            python.display()
+        );
+        let port = free_port();
+        let child = Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto's S3 server");
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        // Ready when it creates the bucket (S3 CreateBucket: PUT /bucket).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new("curl")
+                .args([
+                    "-sS",
+                    "-m",
+                    "5",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-X",
+                    "PUT",
+                ])
+                .arg(format!("{}/{BUCKET}", server.endpoint))
+                .output()
+                .unwrap();
+            if out.stdout == b"200" {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto's S3 server did not answer within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `up`'s environment for a lake at `s3://BUCKET/{prefix}`: processor output and query lake, and the
+    /// `AWS_*` variables object_store reads (the server checks no signature; the keys only need to exist).
+    fn env(&self, prefix: &str) -> Vec<(String, String)> {
+        let lake = format!("s3://{BUCKET}/{prefix}");
+        [
+            ("CALLSCOPE__PROCESSOR__OUTPUT", lake.as_str()),
+            ("CALLSCOPE__QUERY__LAKE", lake.as_str()),
+            ("AWS_ENDPOINT", self.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test-key"),
+            ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// The keys under `prefix` (ListObjectsV2, first 1000).
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "10"])
+            .arg(format!(
+                "{}/{BUCKET}?list-type=2&prefix={prefix}",
+                self.endpoint
+            ))
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Demo {
     app_id: String,
     secret: String,
@@ -35,13 +156,13 @@ struct Demo {
 impl Up {
     /// Starts `callscope up` on `dir` (on Kafka when `kafka` names a consumer group to use); on first
     /// start also returns the demo app it printed.
-    fn start(dir: &Path, kafka: Option<&str>) -> (Up, Option<Demo>) {
+    fn start(dir: &Path, opts: &Opts) -> (Up, Option<Demo>) {
         // A port found free can be taken again before `up` binds it (by the other test's connections):
         // `up` then exits at once, and is started again on other ports. The demo app, printed as soon
         // as it is created, is kept from the first attempt.
         let mut demo: BTreeMap<&str, String> = BTreeMap::new();
         for attempt in 1..=5 {
-            if let Some(up) = Self::try_start(dir, kafka, &mut demo) {
+            if let Some(up) = Self::try_start(dir, opts, &mut demo) {
                 let demo = (demo.len() == 3).then(|| Demo {
                     app_id: demo["app"].clone(),
                     secret: demo["secret"].clone(),
@@ -57,14 +178,11 @@ impl Up {
     }
 
     /// One start; `None` when the process ended before saying it is up.
-    fn try_start(
-        dir: &Path,
-        kafka: Option<&str>,
-        demo: &mut BTreeMap<&'static str, String>,
-    ) -> Option<Up> {
+    fn try_start(dir: &Path, opts: &Opts, demo: &mut BTreeMap<&'static str, String>) -> Option<Up> {
         let (ingest, query, admin) = (free_port(), free_port(), free_port());
         let mut command = Command::new(BIN);
-        if let Some(group) = kafka {
+        command.envs(opts.env.iter().map(|(k, v)| (k, v)));
+        if let Some(group) = &opts.kafka_group {
             let brokers = std::env::var("KAFKA_BROKERS")
                 .unwrap_or_else(|_| panic!("KAFKA_BROKERS is not set: run scripts/test"));
             command
@@ -274,21 +392,64 @@ fn settled(up: &Up, key: &str, report: &serde_json::Value) -> serde_json::Value 
 
 #[test]
 fn every_acknowledged_event_lands_once_even_across_sigkill() {
-    lands_once_across_sigkill(None);
+    lands_once_across_sigkill(|_| Opts::default());
+}
+
+/// The same with the lake in an S3 bucket: the processor writes its files and checkpoints there, the
+/// query service reads them from there, and nothing is written to the data directory's lake.
+#[test]
+fn s3_every_acknowledged_event_lands_once_even_across_sigkill() {
+    let s3 = S3Server::start();
+    let dirs = lands_once_across_sigkill(|run| Opts {
+        kafka_group: None,
+        env: s3.env(&format!("{run}-lake")),
+    });
+    for (run, dir) in ["reference", "crash"].iter().zip(&dirs) {
+        let keys = s3.keys(&format!("{run}-lake/"));
+        for table in [
+            "conferences",
+            "fabrics",
+            "stats_samples",
+            "track_quality",
+            "user_quality",
+        ] {
+            assert!(
+                keys.iter()
+                    .any(|k| k.starts_with(&format!("{run}-lake/{table}/app_id="))
+                        && k.ends_with(".parquet")),
+                "no {table} file in the bucket for the {run} run: {keys:?}"
+            );
+        }
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with(&format!("{run}-lake/_checkpoints/"))),
+            "the checkpoints live in the bucket too: {keys:?}"
+        );
+        assert!(
+            !dir.path().join("lake").exists(),
+            "nothing is written to the local lake"
+        );
+    }
 }
 
 /// The same on the real Kafka broker (`callscope up --kafka`): the processor's commits and replay through
 /// a consumer group, and a killed member's partitions handed over after its session times out.
 #[test]
 fn kafka_every_acknowledged_event_lands_once_even_across_sigkill() {
-    lands_once_across_sigkill(Some(&format!("test-up-{}", std::process::id())));
+    let group = format!("test-up-{}", std::process::id());
+    lands_once_across_sigkill(|run| Opts {
+        kafka_group: Some(format!("{group}-{run}")),
+        env: Vec::new(),
+    });
 }
 
-fn lands_once_across_sigkill(kafka: Option<&str>) {
-    let group = |suffix: &str| kafka.map(|g| format!("{g}-{suffix}"));
+/// The uninterrupted reference run and the crash run, each with the options `opts` gives for its name
+/// ("reference", "crash"); returns their data directories.
+fn lands_once_across_sigkill(opts: impl Fn(&str) -> Opts) -> [tempfile::TempDir; 2] {
     // Reference: one uninterrupted run.
     let reference_dir = tempfile::tempdir().unwrap();
-    let (up, demo) = Up::start(reference_dir.path(), group("reference").as_deref());
+    let reference_opts = opts("reference");
+    let (up, demo) = Up::start(reference_dir.path(), &reference_opts);
     let demo = demo.expect("first start prints the demo app");
     let report = simulate(&up, &demo, reference_dir.path());
     let acknowledged = &report["acknowledged"];
@@ -309,7 +470,7 @@ fn lands_once_across_sigkill(kafka: Option<&str>) {
     assert_eq!(closed, 8);
     // A graceful stop and a restart change nothing.
     up.stop();
-    let (up, again) = Up::start(reference_dir.path(), group("reference").as_deref());
+    let (up, again) = Up::start(reference_dir.path(), &reference_opts);
     assert!(again.is_none(), "the demo app is created only once");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -321,7 +482,8 @@ fn lands_once_across_sigkill(kafka: Option<&str>) {
 
     // Crash run: the same calls, and the whole process killed with SIGKILL twice while the processor works.
     let crash_dir = tempfile::tempdir().unwrap();
-    let (up, demo) = Up::start(crash_dir.path(), group("crash").as_deref());
+    let crash_opts = opts("crash");
+    let (up, demo) = Up::start(crash_dir.path(), &crash_opts);
     let demo = demo.unwrap();
     let crash_report = simulate(&up, &demo, crash_dir.path());
     assert_eq!(
@@ -330,16 +492,17 @@ fn lands_once_across_sigkill(kafka: Option<&str>) {
     );
     std::thread::sleep(Duration::from_millis(700));
     up.kill();
-    let (up, _) = Up::start(crash_dir.path(), group("crash").as_deref());
+    let (up, _) = Up::start(crash_dir.path(), &crash_opts);
     std::thread::sleep(Duration::from_millis(1300));
     up.kill();
-    let (up, _) = Up::start(crash_dir.path(), group("crash").as_deref());
+    let (up, _) = Up::start(crash_dir.path(), &crash_opts);
     let recovered = settled(&up, &demo.query_key, &crash_report);
     assert_eq!(
         recovered, reference,
         "after SIGKILLs the tables equal those of the uninterrupted run"
     );
     up.stop();
+    [reference_dir, crash_dir]
 }
 
 /// A port in use: `up` exits with an error that names the address, and the demo app it created on the
