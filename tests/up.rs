@@ -103,15 +103,19 @@ impl S3Server {
         }
     }
 
-    /// `up`'s environment for a lake at `s3://BUCKET/{prefix}`: processor output and query lake, and the
-    /// `AWS_*` variables object_store reads (the server checks no signature; the keys only need to exist).
+    /// `up`'s environment for a lake at `s3://BUCKET/{prefix}`: processor output and query lake, the
+    /// endpoint through each service's `s3` settings (no `AWS_ENDPOINT`: a service that ignored its
+    /// settings would miss the server), and the credentials object_store reads from `AWS_*` (the server
+    /// checks no signature; the keys only need to exist).
     fn env(&self, prefix: &str) -> Vec<(String, String)> {
         let lake = format!("s3://{BUCKET}/{prefix}");
         [
             ("CALLSCOPE__PROCESSOR__OUTPUT", lake.as_str()),
             ("CALLSCOPE__QUERY__LAKE", lake.as_str()),
-            ("AWS_ENDPOINT", self.endpoint.as_str()),
-            ("AWS_ALLOW_HTTP", "true"),
+            ("CALLSCOPE__PROCESSOR__S3__ENDPOINT", self.endpoint.as_str()),
+            ("CALLSCOPE__PROCESSOR__S3__ALLOW_HTTP", "true"),
+            ("CALLSCOPE__QUERY__S3__ENDPOINT", self.endpoint.as_str()),
+            ("CALLSCOPE__QUERY__S3__ALLOW_HTTP", "true"),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test-key"),
             ("AWS_SECRET_ACCESS_KEY", "test-secret"),

@@ -21,18 +21,8 @@ pub enum OutputLocation {
     S3 { bucket: String, prefix: String },
 }
 
-/// Settings of the S3 client beyond what `AWS_*` environment variables give
-/// (`AmazonS3Builder::from_env` reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, ...). Set values override the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct S3Config {
-    /// e.g. `http://127.0.0.1:9000` for MinIO.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    /// Allow plain HTTP endpoints (MinIO on localhost).
-    pub allow_http: Option<bool>,
-}
+/// The S3 client's settings, shared with the query service.
+pub use callscope_schemas::storage::S3Config;
 
 /// Metrics settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

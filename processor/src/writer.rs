@@ -60,14 +60,8 @@ impl Store {
             OutputLocation::S3 { bucket, prefix } => {
                 let mut builder =
                     object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if let Some(endpoint) = &config.s3.endpoint {
-                    builder = builder.with_endpoint(endpoint);
-                }
-                if let Some(region) = &config.s3.region {
-                    builder = builder.with_region(region);
-                }
-                if let Some(allow) = config.s3.allow_http {
-                    builder = builder.with_allow_http(allow);
+                for (key, value) in config.s3.options() {
+                    builder = builder.with_config(key.parse()?, value);
                 }
                 Ok(Store::Object {
                     store: Arc::new(builder.build()?),

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use callscope_ingest::registry::Secret;
+use callscope_schemas::storage::S3Config;
 use serde::{Deserialize, Serialize};
 
 /// Shortest admin key accepted: it reads every app's data, so it must not be guessable.
@@ -16,8 +17,10 @@ pub struct QueryConfig {
     /// Address the HTTP API and the dashboard listen on.
     pub listen: SocketAddr,
     /// Where the Parquet tables live: a local directory, or `s3://bucket/prefix` (credentials,
-    /// region and endpoint from the usual `AWS_*` environment variables).
+    /// region and endpoint from the usual `AWS_*` environment variables, overridden by `s3`).
     pub lake: String,
+    /// S3 endpoint, region and plain-HTTP settings, as the processor's `s3`.
+    pub s3: S3Config,
     /// Operator key that may read any app with `?app_id=`. `Secret` keeps it out of `Debug`
     /// output, so it never reaches a log line.
     pub admin_key: Option<Secret>,
@@ -36,6 +39,7 @@ impl Default for QueryConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             lake: "./data/lake".to_owned(),
+            s3: S3Config::default(),
             admin_key: None,
             limits: QueryLimits::default(),
             workers: 0,

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
+use callscope_schemas::storage::S3Config;
 use callscope_schemas::tables;
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
@@ -67,7 +68,12 @@ impl std::fmt::Debug for Lake {
 impl Lake {
     /// Opens the lake at `location` (a local directory or `s3://bucket/prefix`). Nothing is read
     /// yet: a lake the processor has not written to is an empty lake, not an error.
-    pub fn open(location: &str, memory_limit_bytes: usize, threads: usize) -> Result<Self> {
+    pub fn open(
+        location: &str,
+        s3: &S3Config,
+        memory_limit_bytes: usize,
+        threads: usize,
+    ) -> Result<Self> {
         let runtime = RuntimeEnvBuilder::new()
             // One pool for every query of the process: the limit bounds the service, not a query.
             .with_memory_limit(memory_limit_bytes, 1.0)
@@ -91,9 +97,12 @@ impl Lake {
                 .host_str()
                 .ok_or_else(|| DataFusionError::Configuration(format!("{root}: no bucket")))?
                 .to_owned();
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (key, value) in s3.options() {
+                builder = builder.with_config(key.parse()?, value);
+            }
+            let s3 = builder.build()?;
             runtime.register_object_store(store_url.as_ref(), VisibleFiles::wrap(Arc::new(s3)));
         } else if root_url.scheme() == "file" {
             runtime.register_object_store(
@@ -455,7 +464,7 @@ mod tests {
 
     #[test]
     fn every_table_has_the_schema_of_the_schemas_crate() {
-        let lake = Lake::open("/nonexistent/lake", 1 << 20, 1).unwrap();
+        let lake = Lake::open("/nonexistent/lake", &S3Config::default(), 1 << 20, 1).unwrap();
         for (name, schema) in tables::all_tables() {
             let table = lake.base_table(name).unwrap();
             let got: Vec<_> = table

@@ -61,7 +61,12 @@ impl QueryState {
         } else {
             std::thread::available_parallelism().map_or(2, usize::from)
         };
-        let lake = Lake::open(&config.lake, config.limits.memory_limit_bytes, threads)?;
+        let lake = Lake::open(
+            &config.lake,
+            &config.s3,
+            config.limits.memory_limit_bytes,
+            threads,
+        )?;
         let runtime = QueryRuntime::new(threads)?;
         let metrics = Metrics::new()?;
         let cache = ResponseCache::new(config.limits.cache_ttl(), config.limits.cache_max_entries);

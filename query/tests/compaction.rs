@@ -245,7 +245,7 @@ fn files_by_dir(lake: &Path) -> BTreeMap<String, Vec<String>> {
 
 /// Every row of each table through the query service's lake, as sorted JSON lines.
 async fn lake_rows(lake: &Path) -> BTreeMap<&'static str, Vec<String>> {
-    let lake = Lake::open(&lake.to_string_lossy(), 1 << 28, 2).unwrap();
+    let lake = Lake::open(&lake.to_string_lossy(), &Default::default(), 1 << 28, 2).unwrap();
     let ctx = lake.session_for(APP).unwrap();
     let mut out = BTreeMap::new();
     for (table, _) in TABLES {

@@ -28,6 +28,7 @@ pub mod lake_files;
 pub mod limits;
 pub mod rest;
 mod serde_util;
+pub mod storage;
 pub mod tables;
 pub mod validate;
 
