@@ -30,6 +30,7 @@
     pct: (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(1) + " %"),
     unit: (v, d, unit) => (v === null || v === undefined ? "–" : Number(v).toFixed(d) + unit),
     ms: (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString() + " ms"),
+    kbps: (v) => (v === null || v === undefined ? "–" : Math.round(v / 1000).toLocaleString() + " kbit/s"),
     time: (v) => (v === null || v === undefined ? "–" : new Date(v).toLocaleString()),
     dur: (v) => {
       if (v === null || v === undefined) return "–";
@@ -379,6 +380,9 @@
           { label: "Video", render: (r) => fmt.num(r.mean_video_score), num: true },
           { label: "Loss", render: (r) => fmt.unit(r.mean_loss_pct, 1, " %"), num: true },
           { label: "RTT", render: (r) => fmt.ms(r.mean_rtt_ms), num: true },
+          { label: "Audio bitrate", render: (r) => fmt.kbps(r.mean_audio_bitrate_bps), num: true },
+          { label: "Video bitrate", render: (r) => fmt.kbps(r.mean_video_bitrate_bps), num: true },
+          { label: "Measured", render: (r) => fmt.dur(r.measured_ms), num: true },
         ],
         c.participants
       )),

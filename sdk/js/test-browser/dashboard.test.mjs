@@ -190,6 +190,27 @@ test('open a conference from the list: quality timeline per participant', async 
   const tableText = await page.$$eval('.card', (cards) => Object.fromEntries(cards.map((c) => [c.querySelector('h2').textContent, c.textContent])));
   for (const p of detail.participants) assert.ok(tableText['Participants'].includes(p.user_id), p.user_id);
   for (const f of detail.fabrics) assert.ok(tableText['Connections'].includes(f.connection_id), f.connection_id);
+  // Each participant's row gives the bitrates of the media the others received from them, per kind,
+  // in kbit/s, as the API has them.
+  const participantRows = await page.$$eval('.card', (cards) => {
+    const card = cards.find((c) => c.querySelector('h2').textContent === 'Participants');
+    const heads = [...card.querySelectorAll('thead th')].map((th) => th.textContent);
+    return [...card.querySelectorAll('tbody tr')].map((tr) => Object.fromEntries([...tr.cells].map((td, i) => [heads[i], td.textContent])));
+  });
+  const kbps = (v) => (v === null ? '–' : String(Math.round(v / 1000)));
+  let withAudio = 0;
+  for (const p of detail.participants) {
+    const row = participantRows.find((r) => r.User === p.user_id);
+    assert.ok(row, `a row for ${p.user_id}`);
+    const shown = (text) => (text === '–' ? '–' : text.replace(/\D/g, ''));
+    assert.equal(shown(row['Audio bitrate']), kbps(p.mean_audio_bitrate_bps), `${p.user_id} audio bitrate`);
+    assert.equal(shown(row['Video bitrate']), kbps(p.mean_video_bitrate_bps), `${p.user_id} video bitrate`);
+    if (p.mean_audio_bitrate_bps !== null) {
+      withAudio += 1;
+      assert.ok(p.measured_ms > 0, `${p.user_id}: received audio, so measured`);
+    }
+  }
+  assert.ok(withAudio > 0, 'a participant whose audio was received');
 
   const shot = path.join(ARTIFACTS, 'dashboard-conference.png');
   await page.screenshot({ path: shot, fullPage: true });
