@@ -157,6 +157,16 @@ struct Demo {
     query_key: String,
 }
 
+/// A test that fails must not leave `up` running (and holding its ports and files).
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Up {
     /// Starts `callscope up` on `dir` (on Kafka when `kafka` names a consumer group to use); on first
     /// start also returns the demo app it printed.
@@ -279,7 +289,11 @@ impl Up {
 }
 
 fn simulate(up: &Up, demo: &Demo, dir: &Path) -> serde_json::Value {
-    let report = dir.join("report.json");
+    simulate_seed(up, demo, dir, 42)
+}
+
+fn simulate_seed(up: &Up, demo: &Demo, dir: &Path, seed: u64) -> serde_json::Value {
+    let report = dir.join(format!("report-{seed}.json"));
     let out = Command::new(BIN)
         .args([
             "simulate",
@@ -306,7 +320,7 @@ fn simulate(up: &Up, demo: &Demo, dir: &Path) -> serde_json::Value {
             "--profiles",
             "good,lossy,failing-setup,flapping-ice",
             "--seed",
-            "42",
+            &seed.to_string(),
             "--quiet",
             "--report",
             report.to_str().unwrap(),
@@ -396,19 +410,74 @@ fn settled(up: &Up, key: &str, report: &serde_json::Value) -> serde_json::Value 
 
 #[test]
 fn every_acknowledged_event_lands_once_even_across_sigkill() {
-    lands_once_across_sigkill(|_| Opts::default());
+    lands_once_across_sigkill(|_| Opts::default()).up.stop();
 }
 
 /// The same with the lake in an S3 bucket: the processor writes its files and checkpoints there, the
-/// query service reads them from there, and nothing is written to the data directory's lake.
+/// query service reads them from there, and nothing is written to the data directory's lake. The crash
+/// run also compacts every second, so compaction merges and deletes objects in the bucket while the
+/// process is killed around it; the tables still equal the reference run's.
 #[test]
 fn s3_every_acknowledged_event_lands_once_even_across_sigkill() {
     let s3 = S3Server::start();
-    let dirs = lands_once_across_sigkill(|run| Opts {
-        kafka_group: None,
-        env: s3.env(&format!("{run}-lake")),
+    let landed = lands_once_across_sigkill(|run| {
+        let mut env = s3.env(&format!("{run}-lake"));
+        // One partition: every flush then writes a file in the same directories, so the crash run
+        // has runs of files to compact.
+        env.push(("CALLSCOPE__BUS__PARTITIONS".to_owned(), "1".to_owned()));
+        if run == "crash" {
+            for (key, value) in [
+                ("CALLSCOPE__PROCESSOR__COMPACTION__INTERVAL_MS", "1000"),
+                ("CALLSCOPE__PROCESSOR__COMPACTION__MIN_FILES", "2"),
+                ("CALLSCOPE__PROCESSOR__COMPACTION__GRACE_MS", "1000"),
+            ] {
+                env.push((key.to_owned(), value.to_owned()));
+            }
+        }
+        Opts {
+            kafka_group: None,
+            env,
+        }
     });
-    for (run, dir) in ["reference", "crash"].iter().zip(&dirs) {
+    // The calls above were flushed in one file per directory. A second set of calls adds a second file
+    // to each, so compaction has runs to merge; the tables then hold both sets, each row once.
+    let second = simulate_seed(&landed.up, &landed.demo, landed.dirs[1].path(), 43);
+    let mut both = landed.report.clone();
+    for (kind, n) in second["acknowledged"].as_object().unwrap() {
+        let sum = both["acknowledged"][kind].as_u64().unwrap_or(0) + n.as_u64().unwrap();
+        both["acknowledged"][kind] = serde_json::json!(sum);
+    }
+    both["conferences"] = serde_json::json!(
+        landed.report["conferences"].as_u64().unwrap() + second["conferences"].as_u64().unwrap()
+    );
+    let before = settled(&landed.up, &landed.demo.query_key, &both);
+    // Compacted files appear in the bucket, the files they cover are deleted after the grace period,
+    // and the query service reads every row once throughout.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s3
+        .keys("crash-lake/")
+        .iter()
+        .any(|k| k.ends_with("-compacted.parquet"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no compacted file in the bucket within 60 s: {:?}",
+            s3.keys("crash-lake/")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        summary(&landed.up, &landed.demo.query_key).as_ref(),
+        Some(&before),
+        "compaction on S3 neither adds nor loses rows"
+    );
+    assert_ne!(
+        before, landed.reference,
+        "the second calls are in the tables"
+    );
+    landed.up.stop();
+    for (run, dir) in ["reference", "crash"].iter().zip(&landed.dirs) {
         let keys = s3.keys(&format!("{run}-lake/"));
         for table in [
             "conferences",
@@ -444,12 +513,24 @@ fn kafka_every_acknowledged_event_lands_once_even_across_sigkill() {
     lands_once_across_sigkill(|run| Opts {
         kafka_group: Some(format!("{group}-{run}")),
         env: Vec::new(),
-    });
+    })
+    .up
+    .stop();
+}
+
+/// What [`lands_once_across_sigkill`] leaves: both data directories, the crash run's `up` (still running),
+/// its query key, and the reference run's tables.
+struct Landed {
+    dirs: [tempfile::TempDir; 2],
+    up: Up,
+    demo: Demo,
+    reference: serde_json::Value,
+    report: serde_json::Value,
 }
 
 /// The uninterrupted reference run and the crash run, each with the options `opts` gives for its name
-/// ("reference", "crash"); returns their data directories.
-fn lands_once_across_sigkill(opts: impl Fn(&str) -> Opts) -> [tempfile::TempDir; 2] {
+/// ("reference", "crash").
+fn lands_once_across_sigkill(opts: impl Fn(&str) -> Opts) -> Landed {
     // Reference: one uninterrupted run.
     let reference_dir = tempfile::tempdir().unwrap();
     let reference_opts = opts("reference");
@@ -505,8 +586,13 @@ fn lands_once_across_sigkill(opts: impl Fn(&str) -> Opts) -> [tempfile::TempDir;
         recovered, reference,
         "after SIGKILLs the tables equal those of the uninterrupted run"
     );
-    up.stop();
-    [reference_dir, crash_dir]
+    Landed {
+        dirs: [reference_dir, crash_dir],
+        up,
+        demo,
+        reference,
+        report,
+    }
 }
 
 /// A port in use: `up` exits with an error that names the address, and the demo app it created on the
