@@ -76,11 +76,7 @@ impl ImportEvent {
             Value::Object(mut tagged) => tagged.remove("data").unwrap_or(Value::Null),
             _ => Value::Null,
         };
-        Ok(BatchItem {
-            kind: self.kind(),
-            timestamp: Some(self.timestamp_ms),
-            data,
-        })
+        BatchItem::new(self.kind(), Some(self.timestamp_ms), &data)
     }
 }
 

@@ -548,11 +548,12 @@ mod tests {
 
     #[test]
     fn batch_bodies_are_batch_requests() {
-        let item = callscope_schemas::BatchItem {
-            kind: callscope_schemas::EventKind::UserLeft,
-            timestamp: Some(5.0),
-            data: serde_json::json!({}),
-        };
+        let item = callscope_schemas::BatchItem::new(
+            callscope_schemas::EventKind::UserLeft,
+            Some(5.0),
+            &serde_json::json!({}),
+        )
+        .expect("an item");
         let one = serde_json::to_vec(&item).expect("item");
         let uc = serde_json::to_string("uc\"1").expect("uc");
         let body = batch_body(&uc, &[one.clone(), one]);
